@@ -1,0 +1,139 @@
+"""The validated policy document: one typed tree, department baseline and school overlay merged.
+
+`policies.document` builds it from YAML (and reports problems with positions); `policies.engine`
+compiles it into the fast form that decides. Defaults live here, in the types.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from policies.errors import Position, Problem
+
+Action = Literal["allow", "block"]
+Tier = Literal["locked", "school", "department", "default", "error"]
+Origin = Literal["department", "school"]
+SafeSearchLevel = Literal["strict", "moderate", "off"]
+ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
+
+DEFAULT_GROUP = "default"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A set of category lists on disk, e.g. the UT1 folder (`<category>/domains`, `<category>/urls`)."""
+
+    name: str
+    format: ListFormat
+    path: Path  # absolute, resolved relative to the file that declared it
+    origin: Origin = "department"
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class Category:
+    """A policy category: lists included from sources plus inline domains and URLs."""
+
+    name: str
+    include: tuple[str, ...] = ()  # "source/list", e.g. "ut1/gambling"; a plain-file source is "name"
+    domains: tuple[str, ...] = ()  # canonical hosts: the domain and all its subdomains
+    urls: tuple[str, ...] = ()  # "host/path-prefix", UT1 `urls` semantics
+    locked: bool = False  # a school cannot add to or remove from a locked category... nor loosen it
+    origin: Origin = "department"
+    pos: Position | None = None
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    networks: tuple[IpNetwork, ...] = ()
+    origin: Origin = "department"
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Active when the local date/time is inside: days of week and/or a date range, and a time span."""
+
+    days: frozenset[int] | None = None  # 0 = Monday ... 6 = Sunday; None = every day
+    dates: tuple[dt.date, dt.date] | None = None  # inclusive range; None = any date
+    start: dt.time = dt.time(0, 0)
+    end: dt.time = dt.time(23, 59, 59, 999999)  # "24:00" is the end of the day
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    windows: tuple[TimeWindow, ...]
+    origin: Origin = "department"
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An ordered rule; it matches when every condition given holds (no destination = any)."""
+
+    name: str
+    action: Action
+    groups: tuple[str, ...] = ()  # any of; empty = every group
+    when: tuple[str, ...] = ()  # schedule names, any of; empty = always
+    categories: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+    regex: tuple[str, ...] = ()  # on the full canonical URL
+    locked: bool = False
+    tier: Tier = "department"  # "locked" | "school" | "department"
+    pos: Position | None = None
+
+    @property
+    def has_destination(self) -> bool:
+        return bool(self.categories or self.domains or self.urls or self.regex)
+
+
+@dataclass(frozen=True)
+class SafeSearch:
+    google: SafeSearchLevel = "off"
+    bing: SafeSearchLevel = "off"
+    duckduckgo: SafeSearchLevel = "off"
+    youtube: SafeSearchLevel = "off"
+    locked: bool = False
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    inspect_groups: frozenset[str] = frozenset()  # groups whose devices trust the school CA
+    never_decrypt: frozenset[str] = frozenset()  # categories always passed through untouched
+
+
+@dataclass(frozen=True)
+class BlockPageSettings:
+    contact: str = ""
+    language: Literal["vi", "en"] = "vi"
+
+
+@dataclass(frozen=True)
+class Document:
+    """The merged, validated policy: what the engine compiles. Rules are in precedence order."""
+
+    name: str
+    timezone: str = "Asia/Ho_Chi_Minh"
+    sources: dict[str, Source] = field(default_factory=dict)
+    categories: dict[str, Category] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    schedules: dict[str, Schedule] = field(default_factory=dict)
+    rules: tuple[Rule, ...] = ()  # locked department rules, then school rules, then other department rules
+    default: Action = "allow"
+    safe_search: SafeSearch = SafeSearch()
+    tls: TlsSettings = TlsSettings()
+    block_page: BlockPageSettings = BlockPageSettings()
+    files: tuple[Path, ...] = ()  # the policy file and overlay, for digests and reload watching
+    warnings: tuple[Problem, ...] = ()
