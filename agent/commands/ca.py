@@ -1,1 +1,62 @@
-"""(being written)"""
+"""`classgate ca`: the school CA that devices install so HTTPS can be filtered."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from agent.commands.options import state_dir_option
+
+
+@click.group()
+def ca() -> None:
+    """The school CA (created in the state directory by the first `classgate run`)."""
+
+
+@ca.command("export")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["pem", "der"]),
+    default="pem",
+    show_default=True,
+    help="pem for most systems; der (.crt/.cer) for Windows and some Android versions.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@state_dir_option
+def export(fmt: str, output: Path | None, state_dir: Path) -> None:
+    """Print (or write) the school CA certificate. Never the private key.
+
+    Creates the CA if the state directory has none yet, so it can be handed out before the gateway
+    first starts.
+    """
+    from proxy.ca import CaError, ca_dir, ensure_ca
+
+    created = not (ca_dir(state_dir) / "mitmproxy-ca.pem").exists()
+    try:
+        school_ca = ensure_ca(state_dir)
+    except CaError as e:
+        raise click.ClickException(str(e)) from None
+    data = school_ca.pem() if fmt == "pem" else school_ca.der()
+    if created:
+        click.echo(f"created a new school CA in {school_ca.directory}", err=True)
+    click.echo(f"SHA-256 fingerprint: {school_ca.sha256_fingerprint()}", err=True)
+    if output is not None:
+        try:
+            output.write_bytes(data)
+        except OSError as e:
+            raise click.ClickException(f"cannot write {output}: {e}") from None
+        click.echo(f"wrote {output}", err=True)
+    elif fmt == "der" and sys.stdout.isatty():
+        raise click.UsageError("DER is binary: use --output FILE or redirect standard output")
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()

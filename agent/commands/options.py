@@ -28,3 +28,9 @@ state_dir_option = click.option(
     help="Where classgate keeps its CA, compiled lists and synced bundles.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+cache_dir_option = click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep compiled lists here and reuse them while the lists are unchanged.",
+)

@@ -1,1 +1,159 @@
-"""(being written)"""
+"""`classgate validate` and `classgate check`: is this policy right, and what would it decide, and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from agent.commands.options import cache_dir_option, json_option, overlay_option, policy_option
+from agent.commands.problems import policy_errors, print_warnings
+from policies.errors import Problem
+
+AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S")
+
+
+def _compile(policy_path: Path, overlay_path: Path | None, cache_dir: Path | None) -> tuple[Any, list[Problem]]:
+    """The compiled policy and every warning (the document's and the lists'), without duplicates."""
+    from policies.document import read_document
+    from policies.engine import compile_policy
+
+    with policy_errors():
+        doc = read_document(policy_path, overlay_path)
+        policy = compile_policy(doc, cache_dir=cache_dir)
+    warnings = list(dict.fromkeys([*doc.warnings, *getattr(policy, "warnings", [])]))
+    return policy, warnings
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@overlay_option
+@cache_dir_option
+def validate(file: Path, overlay_path: Path | None, cache_dir: Path | None) -> None:
+    """Check a policy FILE (and a school overlay) and compile its lists.
+
+    Exit 0 when it can be used (warnings are printed); exit 1 with every problem as file:line:col.
+    """
+    policy, warnings = _compile(file, overlay_path, cache_dir)
+    print_warnings(warnings)
+    stats = policy.stats
+    name = policy.name + (f" + {overlay_path.name}" if overlay_path else "")
+    click.echo(f"ok: {name}: {stats.rules} rules, {stats.categories} categories, "
+               f"{stats.list_entries} list entries, {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
+               f" (version {policy.version})")
+
+
+def _client(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip().strip("[]")))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IP address", param_hint="--client") from None
+
+
+def _at(value: str | None) -> dt.datetime | None:
+    """The naive local time; the policy's zone is attached once the policy is loaded."""
+    if value is None:
+        return None
+    for fmt in AT_FORMATS:
+        try:
+            return dt.datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+    raise click.BadParameter(f"{value!r} is not a local time; write \"YYYY-MM-DD HH:MM\"", param_hint="--at")
+
+
+def decision_json(decision: Any, client: str | None, at: dt.datetime | None) -> dict[str, Any]:
+    return {
+        "url": decision.url,
+        "host": decision.host,
+        "action": decision.action,
+        "rule": decision.rule,
+        "tier": decision.tier,
+        "group": decision.group,
+        "categories": list(decision.categories),
+        "schedules": list(decision.schedules),
+        "matched": [{"category": m.category, "source": m.source, "entry": m.entry} for m in decision.matched],
+        "client": client,
+        "at": at.isoformat() if at else None,
+        "error": decision.error,
+    }
+
+
+def _explain(url: str, decision: Any, client: str | None, at: dt.datetime | None, policy: Any) -> None:
+    when = f"{at:%Y-%m-%d %H:%M} ({policy.timezone.key})" if at else f"now ({policy.timezone.key})"
+    verdict = click.style(decision.action.upper(), fg="red" if decision.action == "block" else "green", bold=True)
+    rule = f"rule {decision.rule!r}" if decision.rule else "the default"
+    click.echo(f"{verdict} by {rule} (tier {decision.tier})")
+    if decision.error:
+        click.echo(f"  url       {url}: {decision.error}")
+    else:
+        click.echo(f"  url       {decision.url}")
+    click.echo(f"  client    {client or '(none)'} -> group {decision.group}")
+    click.echo(f"  time      {when} -> schedules: {', '.join(decision.schedules) or '(none active)'}")
+    click.echo(f"  host      {decision.host or '?'} -> categories: {', '.join(decision.categories) or '(none)'}")
+    for m in decision.matched:
+        click.echo(f"  matched   {m.category}: {m.entry} (from {m.source})")
+
+
+def _check_lines(stream: TextIO, policy: Any, default_client: str | None, at: dt.datetime | None) -> int:
+    """One JSON line per input line `URL [CLIENT]`; returns how many lines could not be read."""
+    bad = 0
+    for raw in stream:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) > 2:
+            bad += 1
+            click.echo(json.dumps({"input": line, "error": "expected `URL [CLIENT]`"}))
+            continue
+        client = default_client
+        if len(parts) == 2:
+            try:
+                client = str(ipaddress.ip_address(parts[1].strip("[]")))
+            except ValueError:
+                bad += 1
+                click.echo(json.dumps({"input": line, "error": f"{parts[1]!r} is not an IP address"}))
+                continue
+        decision = policy.decide(parts[0], client=client, at=at)
+        click.echo(json.dumps(decision_json(decision, client, at), ensure_ascii=False))
+    return bad
+
+
+@click.command()
+@click.argument("url")
+@policy_option
+@overlay_option
+@click.option("--client", "client_text", metavar="IP", default=None, help="The client address (decides the group).")
+@click.option("--at", "at_text", metavar='"YYYY-MM-DD HH:MM"', default=None,
+              help="Local time in the policy's time zone (default: now).")
+@json_option
+@cache_dir_option
+def check(url: str, policy_path: Path, overlay_path: Path | None, client_text: str | None, at_text: str | None,
+          as_json: bool, cache_dir: Path | None) -> None:
+    """Show what the policy decides for URL, and why.
+
+    URL "-" reads `URL [CLIENT]` lines from stdin and prints one JSON object per line.
+    """
+    # Bad usage is reported before the (slower) compilation.
+    client = _client(client_text)
+    naive_at = _at(at_text)
+    policy, _ = _compile(policy_path, overlay_path, cache_dir)
+    at = naive_at.replace(tzinfo=policy.timezone) if naive_at else None
+    if url == "-":
+        bad = _check_lines(sys.stdin, policy, client, at)
+        if bad:
+            raise click.ClickException(f"{bad} input line{'s' if bad != 1 else ''} could not be read")
+        return
+    decision = policy.decide(url, client=client, at=at)
+    if as_json:
+        click.echo(json.dumps(decision_json(decision, client, at), ensure_ascii=False))
+    else:
+        _explain(url, decision, client, at, policy)

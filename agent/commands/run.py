@@ -1,1 +1,211 @@
-"""(being written)"""
+"""`classgate run`: the filtering gateway, one process running mitmproxy with the classgate addons."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from agent.commands.options import overlay_option, state_dir_option
+from policies import PolicyError
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_METRICS = "127.0.0.1:9741"
+# Uploads and downloads above this are streamed instead of held in memory. The filter decides on
+# the request headers, before any body moves, so streaming never lets a blocked body through.
+STREAM_LARGE_BODIES = "4m"
+
+
+def sample_policy() -> Path:
+    """The Department sample policy shipped in the package: the default, so `classgate run` just works."""
+    return Path(str(resources.files("policies").joinpath("samples/department.yaml")))
+
+
+def _listen(spec: str, what: str) -> tuple[str, int]:
+    from proxy.addons.metrics_endpoint import parse_listen
+
+    try:
+        return parse_listen(spec)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint=what) from None
+
+
+@click.command()
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The Department's policy file (YAML). Default: the sample policy shipped with classgate.",
+)
+@overlay_option
+@click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="Proxy address HOST:PORT.")
+@click.option(
+    "--mode",
+    type=click.Choice(["regular", "transparent"]),
+    default="regular",
+    show_default=True,
+    help="regular: devices are configured to use the proxy; transparent: the gateway redirects traffic to it.",
+)
+@click.option(
+    "--metrics",
+    "metrics_listen",
+    default=DEFAULT_METRICS,
+    show_default=True,
+    help='Prometheus endpoint HOST:PORT, or "off".',
+)
+@state_dir_option
+@click.option("--sync-from", "sync_url", default=None, help="Department sync URL (TUF repository).")
+@click.option(
+    "--trust",
+    "trust_root",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The Department's root.json to verify synced policies with (with --sync-from).",
+)
+@click.option(
+    "--set",
+    "mitm_options",
+    multiple=True,
+    metavar="OPTION=VALUE",
+    help="Set a mitmproxy option (advanced; e.g. ssl_verify_upstream_trusted_ca=FILE). Repeatable.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging (includes full blocked URLs).")
+def run(
+    policy_path: Path | None,
+    overlay_path: Path | None,
+    listen: str,
+    mode: str,
+    metrics_listen: str,
+    state_dir: Path,
+    sync_url: str | None,
+    trust_root: Path | None,
+    mitm_options: tuple[str, ...],
+    verbose: bool,
+) -> None:
+    """Run the filtering proxy: every HTTP and HTTPS request is decided by the policy.
+
+    Ctrl-C or SIGTERM stops it; SIGHUP (or editing the policy files) reloads the policy without
+    dropping connections. Devices get the school CA from http://classgate.ca/ through the proxy.
+    """
+    if bool(sync_url) != bool(trust_root):
+        raise click.UsageError("--sync-from and --trust go together")
+    listen_host, listen_port = _listen(listen, "--listen")
+    metrics_addr = None if metrics_listen.lower() in ("off", "none", "") else _listen(metrics_listen, "--metrics")
+    policy_path = policy_path or sample_policy()
+    for item in mitm_options:
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r}: expected OPTION=VALUE", param_hint="--set")
+
+    from metrics import Metrics
+    from metrics import server as metrics_server
+    from proxy.ca import CaError, ensure_ca
+    from proxy.policy_holder import PolicyHolder
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        ca = ensure_ca(state_dir)
+    except CaError as e:
+        raise click.ClickException(str(e)) from None
+
+    m = Metrics()
+    holder = PolicyHolder(policy_path, overlay_path, cache_dir=state_dir / "compiled", metrics=m)
+    try:
+        policy = holder.load()
+    except PolicyError as e:
+        raise click.ClickException(f"the policy cannot be used:\n{e}") from None
+    except OSError as e:
+        raise click.ClickException(f"cannot read the policy: {e}") from None
+
+    server = None
+    if metrics_addr is not None:
+        try:
+            server = metrics_server.start(m, *metrics_addr)
+        except OSError as e:
+            raise click.ClickException(f"cannot serve metrics on {metrics_listen}: {e}") from None
+
+    click.echo(f"classgate: filtering proxy on {listen_host}:{listen_port} ({mode} mode)")
+    click.echo(f"policy:    {policy.name} version {policy.version} ({policy_path})")
+    if overlay_path:
+        click.echo(f"overlay:   {overlay_path}")
+    click.echo(f"school CA: {ca.cert_file} (devices: http://classgate.ca/ through the proxy)")
+    click.echo(f"           SHA-256 {ca.sha256_fingerprint()}")
+    click.echo(f"metrics:   {server.url + '/metrics' if server else 'off'}")
+    if sync_url:
+        click.echo(f"sync:      {sync_url}")
+    try:
+        asyncio.run(
+            _serve(
+                holder,
+                m,
+                options=dict(
+                    listen_host=listen_host,
+                    listen_port=listen_port,
+                    mode=[mode],
+                    confdir=str(ca.directory),
+                    classgate_policy=str(policy_path),
+                    classgate_overlay=str(overlay_path or ""),
+                    classgate_state_dir=str(state_dir),
+                ),
+                extra=mitm_options,
+                sync=(sync_url, trust_root, state_dir, overlay_path) if sync_url else None,
+                verbose=verbose,
+            )
+        )
+    finally:
+        if server is not None:
+            server.close()
+    click.echo("classgate: stopped")
+
+
+async def _serve(holder, m, options: dict, extra: tuple[str, ...], sync, verbose: bool) -> None:
+    from mitmproxy import exceptions
+    from mitmproxy.options import Options
+    from mitmproxy.tools.dump import DumpMaster
+
+    from proxy.addons import default_addons
+
+    # mitmproxy's own start-up (tools/main.py) sets the root logger to DEBUG and lets its termlog
+    # addon filter by verbosity; do the same, and keep chatty libraries quiet.
+    logging.getLogger().setLevel(logging.DEBUG)
+    for name in ("asyncio", "hpack", "quic", "tornado"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    opts = Options()
+    # No dumper: it would print every request with the client's address and full URL.
+    master = DumpMaster(opts, with_termlog=True, with_dumper=False)
+    addons = default_addons(holder, m)
+    if sync is not None:
+        # Imported here so `classgate run` works without the sync package (and its TUF client).
+        from agent.sync.gateway_addon import SyncAddon
+
+        url, trust_root, state_dir, overlay_path = sync
+        addons.append(SyncAddon(url, trust_root, state_dir, holder, m, overlay_path=overlay_path))
+    master.addons.add(*addons)
+    try:
+        opts.update(
+            # Connect upstream only when a request needs it: a blocked destination is never
+            # contacted, and the block page for a blocked HTTPS site needs no upstream certificate.
+            connection_strategy="lazy",
+            onboarding=False,  # our CA page replaces mitm.it
+            stream_large_bodies=STREAM_LARGE_BODIES,
+            termlog_verbosity="debug" if verbose else "info",
+            **options,
+        )
+        opts.set(*extra)
+    except (exceptions.OptionsError, KeyError, ValueError, NotImplementedError) as e:
+        raise click.ClickException(f"mitmproxy options: {e}") from None
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, master.shutdown)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover (Windows)
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(master.shutdown))
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    await master.run()

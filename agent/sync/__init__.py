@@ -1,0 +1,1 @@
+"""The gateway side of the Department sync: transport -> verify -> store -> service (see docs/sync.md)."""

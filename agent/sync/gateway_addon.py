@@ -1,0 +1,109 @@
+"""The sync agent inside `classgate run`: a mitmproxy addon around agent.sync.service.SyncService.
+
+`running()` activates the last verified bundle from disk (awaited: no network, and the proxy enforces it
+before the first poll), then starts the poll loop as a task; `done()` cancels it. Activation goes through
+the proxy's PolicyHolder hot reload, which swaps the policy atomically: requests in flight keep the policy
+object they started with, so none fails during the switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from agent.sync.errors import SyncError
+from agent.sync.loop import PollSettings
+from agent.sync.service import SyncConfig, SyncService
+from agent.sync.store import Installed
+from agent.sync.transport import Limits
+
+log = logging.getLogger(__name__)
+
+
+def poll_settings_from_env() -> PollSettings:
+    """Poll intervals from CLASSGATE_SYNC_MIN_INTERVAL / _MAX_INTERVAL (seconds), else the defaults.
+
+    `classgate run` has no interval options (five minutes to a quarter hour is right for a school);
+    tests and debugging sessions shorten it through the environment.
+    """
+    default = PollSettings()
+    try:
+        low = float(os.environ.get("CLASSGATE_SYNC_MIN_INTERVAL", default.min_interval))
+        high = float(os.environ.get("CLASSGATE_SYNC_MAX_INTERVAL", max(low, default.max_interval)))
+        return PollSettings(min_interval=low, max_interval=high, backoff_base=min(default.backoff_base, low),
+                            backoff_max=max(default.backoff_max, high))
+    except ValueError as e:
+        log.error("sync: ignoring CLASSGATE_SYNC_*_INTERVAL (%s); using the defaults", e)
+        return default
+
+
+def read_trust_root(trust_root: Path | str | bytes) -> bytes:
+    """The install-time root.json, as bytes (a path or the bytes themselves)."""
+    if isinstance(trust_root, bytes):
+        return trust_root
+    return Path(trust_root).read_bytes()
+
+
+class SyncAddon:
+    def __init__(
+        self,
+        url: str,
+        trust_root: Path | str | bytes,
+        state_dir: Path | str,
+        holder: Any,
+        metrics: Any,
+        overlay_path: Path | str | None = None,
+        *,
+        poll: PollSettings | None = None,
+        limits: Limits | None = None,
+        report_to: str | None = None,
+        gateway: str | None = None,
+    ):
+        self.holder = holder
+        self.overlay_path = Path(overlay_path) if overlay_path else None
+        extra: dict[str, Any] = {"gateway": gateway} if gateway else {}
+        config = SyncConfig(
+            url=url,
+            trust_root=read_trust_root(trust_root),
+            state_dir=Path(state_dir),
+            overlay_path=self.overlay_path,
+            poll=poll or poll_settings_from_env(),
+            limits=limits or Limits(),
+            report_to=report_to,
+            **extra,
+        )
+        if report_to is None:
+            report_to = os.environ.get("CLASSGATE_SYNC_REPORT_TO") or None  # `classgate run` has no option for it
+            config = replace(config, report_to=report_to)
+        self.service = SyncService(config, activate=self._activate, metrics=metrics)
+        self._task: asyncio.Task[None] | None = None
+
+    async def _activate(self, installed: Installed) -> str | None:
+        ok = await self.holder.reload(policy_path=installed.policy_path, overlay_path=self.overlay_path)
+        if not ok:
+            raise SyncError("activate", f"the proxy refused to load bundle {installed.version}'s policy")
+        policy = getattr(self.holder, "policy", None)
+        return str(policy.version) if policy is not None else None
+
+    async def running(self) -> None:
+        if self._task is not None:
+            return
+        await self.service.start()
+        self._task = asyncio.get_running_loop().create_task(self._poll(), name="classgate-sync")
+
+    async def _poll(self) -> None:
+        try:
+            await self.service.run_polls()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the loop itself must never die silently: say so loudly
+            log.exception("sync: the poll loop stopped; the gateway keeps its current policy")
+
+    def done(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None

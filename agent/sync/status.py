@@ -1,0 +1,157 @@
+"""The sync status: one JSON file written atomically (read by `classgate status`), mirrored into metrics.
+
+The status says what an admin asks first: which bundle is enforced, since when, when the Department was
+last reached, when the trusted metadata expires, and why the last attempt failed. No client data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+
+# Our fine-grained reasons -> the metric's bounded reasons (metrics/sync.py REASONS).
+METRIC_REASON = {
+    "network": "network", "timeout": "network", "truncated": "network",
+    "http_error": "http_status",
+    "oversized": "too_large",
+    "bad_metadata": "verify", "bad_signature": "verify", "bad_hash": "verify", "bad_bundle": "verify",
+    "rollback": "rollback",
+    "expired": "expired",
+    "invalid_policy": "invalid_policy", "activate": "invalid_policy",
+    "install": "storage",
+}
+# Failures where the Department's server offered content that we refused (vs. could not reach it).
+REJECTED = {"oversized", "bad_metadata", "bad_signature", "bad_hash", "bad_bundle", "rollback", "expired",
+            "invalid_policy", "activate"}
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class SyncStatus:
+    url: str = ""
+    gateway: str = ""
+    state: str = "starting"  # "ok" | "failing" | "no_bundle" | "starting"
+    active_version: int | None = None
+    active_policy: str | None = None  # the policy's own content digest (policy.version)
+    active_published: str | None = None
+    active_since: float | None = None
+    last_attempt: float | None = None
+    last_success: float | None = None
+    next_attempt: float | None = None
+    metadata_expires: float | None = None
+    consecutive_failures: int = 0
+    last_error: dict[str, Any] | None = None  # {"reason", "message", "at"}
+    rejected: dict[str, Any] | None = None  # the last bundle refused: {"version", "reason", "message", "at"}
+    notes: list[str] = field(default_factory=list)  # e.g. a corrupted bundle skipped at start
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("active_since", "last_attempt", "last_success", "next_attempt", "metadata_expires"):
+            data[key] = iso(data[key])
+        if self.last_error:
+            data["last_error"] = {**self.last_error, "at": iso(self.last_error.get("at"))}
+        if self.rejected:
+            data["rejected"] = {**self.rejected, "at": iso(self.rejected.get("at"))}
+        return data
+
+
+class StatusReporter:
+    """Keeps the SyncStatus, writes it to `state_dir/status.json` and mirrors it to metrics (if any)."""
+
+    def __init__(self, state_dir: Path, metrics: Any = None, url: str = "", gateway: str = ""):
+        self.path = state_dir / STATUS_FILE
+        self.metrics_sync = getattr(metrics, "sync", None)
+        self.status = SyncStatus(url=url, gateway=gateway)
+        if self.metrics_sync is not None:
+            self.metrics_sync.enable()
+
+    def attempt(self) -> None:
+        self.status.last_attempt = time.time()
+        if self.metrics_sync is not None:
+            self.metrics_sync.record_attempt(self.status.last_attempt)
+
+    def success(self, metadata_expires: dt.datetime | None) -> None:
+        s = self.status
+        s.last_success = time.time()
+        s.consecutive_failures = 0
+        s.last_error = None
+        s.state = "ok" if s.active_version is not None else "no_bundle"
+        if metadata_expires is not None:
+            s.metadata_expires = metadata_expires.timestamp()
+        if self.metrics_sync is not None:
+            self.metrics_sync.record_success(s.last_success)
+            if s.metadata_expires is not None:
+                self.metrics_sync.set_metadata_expiry(s.metadata_expires)
+        self.write()
+
+    def failure(self, reason: str, message: str, version: int | None = None) -> None:
+        s = self.status
+        now = time.time()
+        s.consecutive_failures += 1
+        s.last_error = {"reason": reason, "message": message[:2000], "at": now}
+        s.state = "failing" if s.active_version is not None else "no_bundle"
+        if reason in ("invalid_policy", "activate") and version is not None:
+            s.rejected = {"version": version, "reason": reason, "message": message[:4000], "at": now}
+        if self.metrics_sync is not None:
+            self.metrics_sync.record_failure(METRIC_REASON.get(reason, "other"))
+            if reason in REJECTED:
+                self.metrics_sync.record_bundle_rejected(METRIC_REASON.get(reason, "other"))
+        self.write()
+
+    def activated(self, version: int, policy_version: str | None, published: str,
+                  metadata_expires: dt.datetime | None) -> None:
+        s = self.status
+        s.active_version, s.active_policy, s.active_published = version, policy_version, published
+        s.active_since = time.time()
+        if metadata_expires is not None and s.metadata_expires is None:
+            s.metadata_expires = metadata_expires.timestamp()
+        if s.state in ("starting", "no_bundle"):
+            s.state = "ok"
+        if self.metrics_sync is not None:
+            self.metrics_sync.set_active_bundle(str(version), s.active_since)
+            if s.metadata_expires is not None:
+                self.metrics_sync.set_metadata_expiry(s.metadata_expires)
+        self.write()
+
+    def scheduled(self, delay: float) -> None:
+        self.status.next_attempt = time.time() + delay
+        self.write()
+
+    def note(self, text: str) -> None:
+        self.status.notes = (self.status.notes + [text])[-10:]
+        self.write()
+
+    def write(self) -> None:
+        write_status(self.path, self.status.to_json())
+
+
+def write_status(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".status.")
+    try:
+        with os.fdopen(fd, "w") as out:
+            json.dump(data, out, indent=2, sort_keys=True)
+            out.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def read_status(state_dir: Path) -> dict[str, Any]:
+    """The status file as written; raises OSError / ValueError (the CLI says which)."""
+    return json.loads((state_dir / STATUS_FILE).read_text())

@@ -1,0 +1,198 @@
+"""Top sites: the most requested registrable domains per category, in bounded memory, never in Prometheus.
+
+Admins ask "what are students using?" first. Answering with a per-domain Prometheus label would make
+the number of series grow with every site visited (and ship every domain to the Department's
+long-term store), so instead each category keeps a Space-Saving summary (Metwally, Agrawal, El Abbadi,
+2005) of registrable domains (eTLD+1 from the Public Suffix List) with a fixed number of counters:
+
+* memory is ``capacity`` counters per category, whatever the traffic;
+* every domain seen more than ``N / capacity`` times (N = requests observed in that category) is
+  guaranteed to be in the summary;
+* a reported count overestimates the true count by at most that counter's ``error`` (which itself is
+  at most ``N / capacity``), so ``count - error`` is a guaranteed lower bound.
+
+Privacy: only the registrable domain is kept (no path, no subdomain, no client address). A domain is
+shown only once at least ``min_clients`` distinct clients requested it, so a site one student opened
+is not shown. Clients are counted with a keyed 32-bit hash whose key is random per process and never
+leaves memory; at most ``min_clients`` hashes are kept per tracked domain and dropped with it. A caller
+that cannot say who the client is passes ``client=None``: all such requests count as one client, so
+nothing is shown on their strength alone (the safe side).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import heapq
+import ipaddress
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+IP_ADDRESS = "(ip address)"
+NO_DOMAIN = "(no registrable domain)"
+
+
+@functools.cache
+def _psl():  # type: ignore[no-untyped-def]
+    # Loaded on first use: parsing the bundled list takes ~50 ms, and only the proxy needs it.
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+@functools.lru_cache(maxsize=8192)
+def registrable_domain(host: str) -> str:
+    """eTLD+1 of `host` ("www.bbc.co.uk" -> "bbc.co.uk"); IP literals and bare suffixes fold to a bucket."""
+    host = host.strip().rstrip(".").lower()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        # A destination address is not a site name, and an address on the school LAN could be a
+        # student's device: one bucket for all of them.
+        return IP_ADDRESS
+    return _psl().privatesuffix(host) or NO_DOMAIN
+
+
+@dataclass(slots=True)
+class _Counter:
+    count: int
+    error: int
+    clients: set[int] = field(default_factory=set)
+
+
+class SpaceSaving:
+    """Space-Saving heavy hitters over one stream; not thread-safe (TopSites locks around it)."""
+
+    def __init__(self, capacity: int, min_clients: int):
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.min_clients = min_clients
+        self.total = 0
+        self._counters: dict[str, _Counter] = {}
+        # Min-heap of (count, key) with lazy invalidation: an entry is current only if its count still
+        # equals the counter's. Rebuilt when stale entries pile up, so it stays O(capacity).
+        self._heap: list[tuple[int, str]] = []
+
+    def add(self, key: str, client: int) -> None:
+        self.total += 1
+        counter = self._counters.get(key)
+        if counter is None:
+            if len(self._counters) < self.capacity:
+                counter = self._counters[key] = _Counter(0, 0)
+            else:
+                # Replace the smallest counter: the newcomer inherits its count as its error bound.
+                smallest = self._pop_min()
+                old = self._counters.pop(smallest)
+                counter = self._counters[key] = _Counter(old.count, old.count)
+        counter.count += 1
+        if len(counter.clients) < self.min_clients:
+            counter.clients.add(client)
+        heapq.heappush(self._heap, (counter.count, key))
+        if len(self._heap) > 4 * self.capacity + 64:
+            self._heap = [(c.count, k) for k, c in self._counters.items()]
+            heapq.heapify(self._heap)
+
+    def _pop_min(self) -> str:
+        while True:
+            count, key = heapq.heappop(self._heap)
+            counter = self._counters.get(key)
+            if counter is not None and counter.count == count:
+                return key
+
+    def top(self, n: int) -> tuple[list[dict[str, object]], int]:
+        """The `n` largest counters that `min_clients` distinct clients reached, and how many were hidden."""
+        ranked = sorted(self._counters.items(), key=lambda kv: (-kv[1].count, kv[0]))
+        shown, hidden = [], 0
+        for key, c in ranked:
+            if len(c.clients) < self.min_clients:
+                hidden += 1
+            elif len(shown) < n:
+                shown.append({"domain": key, "requests": c.count, "requests_at_least": c.count - c.error})
+        return shown, hidden
+
+    def __len__(self) -> int:
+        return len(self._counters)
+
+
+class TopSites:
+    """Per-category Space-Saving summaries of registrable domains (`metrics.Metrics.topsites`)."""
+
+    def __init__(
+        self,
+        fold_category: Callable[[object], str],
+        capacity: int = 128,
+        min_clients: int = 3,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.capacity = capacity
+        self.min_clients = min_clients
+        self._fold = fold_category
+        self._clock = clock
+        self._key = os.urandom(16)
+        self._lock = threading.Lock()
+        self._by_category: dict[str, SpaceSaving] = {}
+        self.since = clock()
+
+    def observe(self, category: str, host: str, client: str | None = None) -> None:
+        """Count one request to `host` in `category`; never raises (a bad host is simply not counted)."""
+        if not isinstance(host, str) or not host:
+            return
+        category = self._fold(category)
+        domain = registrable_domain(host)
+        who = self._client_hash(client)
+        with self._lock:
+            sketch = self._by_category.get(category)
+            if sketch is None:
+                sketch = self._by_category[category] = SpaceSaving(self.capacity, self.min_clients)
+            sketch.add(domain, who)
+
+    def _client_hash(self, client: str | None) -> int:
+        if client is None:
+            return 0
+        digest = hashlib.blake2b(client.encode(), key=self._key, digest_size=4).digest()
+        return int.from_bytes(digest, "big") | 1  # never 0, which stands for "unknown client"
+
+    def keep_categories(self, allowed: frozenset[str]) -> None:
+        """Drop the summaries of categories the new policy no longer has (their label is folded now)."""
+        with self._lock:
+            for name in [c for c in self._by_category if c not in allowed and c != "other"]:
+                del self._by_category[name]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by_category.clear()
+            self.since = self._clock()
+
+    def tracked(self) -> int:
+        """How many domain counters are in use across all categories (for the scrape-time gauge)."""
+        with self._lock:
+            return sum(len(s) for s in self._by_category.values())
+
+    def snapshot(self, n: int = 20) -> dict[str, object]:
+        """The JSON document served at /stats.json."""
+        with self._lock:
+            categories = {}
+            for name in sorted(self._by_category):
+                sketch = self._by_category[name]
+                top, hidden = sketch.top(n)
+                categories[name] = {
+                    "requests": sketch.total,
+                    # Every count below may be over by at most this much (Space-Saving bound N/capacity).
+                    "max_error": sketch.total // sketch.capacity,
+                    "top": top,
+                    "hidden_domains": hidden,
+                }
+        return {
+            "since": self.since,
+            "capacity_per_category": self.capacity,
+            "min_clients": self.min_clients,
+            "categories": categories,
+        }

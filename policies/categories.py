@@ -1,0 +1,96 @@
+"""Sources (list folders and files on disk) and categories (lists included from them plus inline entries)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+
+from policies.destinations import read_domains, read_urls
+from policies.errors import Problem
+from policies.model import Category, Origin, Source
+from policies.yamlsource import Val
+
+# UT1 ships these names as symlinks to French-named folders; copies of UT1 often lose the links
+# (ours in ../shared did), so an include of the English name falls back to the folder it points at.
+UT1_ALIASES = {
+    "ads": "publicite",
+    "aggressive": "agressif",
+    "drugs": "drogue",
+    "mail": "forums",
+    "porn": "adult",
+    "proxy": "redirector",
+    "violence": "agressif",
+}
+UT1_FILES = ("domains", "urls")
+
+
+def _tip(name: str, known: list[str]) -> str:
+    near = difflib.get_close_matches(name, known, n=1)
+    if near:
+        return f"; did you mean {near[0]!r}?"
+    return f" (known: {', '.join(sorted(known))})" if known else " (none are defined)"
+
+
+def read_sources(node: Val | None, base: Path, origin: Origin, problems: list[Problem]) -> dict[str, Source]:
+    """`sources:`; paths are resolved against the folder of the file that declares them and must exist."""
+    sources: dict[str, Source] = {}
+    for name, body in (node.value.items() if node else ()):
+        fmt, path_node = body.value.get("format"), body.value.get("path")
+        if fmt is None or path_node is None:
+            continue  # missing keys already reported by the shape check
+        path = (base / path_node.value).resolve()
+        if fmt.value == "ut1" and not path.is_dir():
+            problems.append(Problem.at(path_node.pos, f"source {name!r}: {path} is not a folder (a ut1 source "
+                                                      "is a folder of <list>/domains and <list>/urls)"))
+            continue
+        if fmt.value != "ut1" and not path.is_file():
+            problems.append(Problem.at(path_node.pos, f"source {name!r}: no such file {path}"))
+            continue
+        sources[name] = Source(name=name, format=fmt.value, path=path, origin=origin, pos=body.key_pos)
+    return sources
+
+
+def resolve_include(text: str, sources: Mapping[str, Source]) -> str:
+    """The include as the engine reads it ("src/list" or "src"); raises ValueError saying what is wrong."""
+    src_name, slash, list_name = text.partition("/")
+    source = sources.get(src_name)
+    if source is None:
+        raise ValueError(f"unknown source {src_name!r}{_tip(src_name, list(sources))}")
+    if source.format != "ut1":
+        if slash:
+            raise ValueError(f"source {src_name!r} is a single {source.format} file: include it as {src_name!r}")
+        return src_name
+    if not list_name or "/" in list_name or list_name in (".", ".."):
+        raise ValueError(f"name one list of the ut1 source: {src_name}/<list>, e.g. {src_name}/gambling")
+    for candidate in (list_name, UT1_ALIASES.get(list_name)):
+        if candidate and any((source.path / candidate / f).is_file() for f in UT1_FILES):
+            return f"{src_name}/{candidate}"
+    folders = [p.name for p in source.path.iterdir() if p.is_dir()] if source.path.is_dir() else []
+    raise ValueError(f"list {list_name!r} not found in source {src_name!r}: {source.path / list_name} has no "
+                     f"domains or urls file{_tip(list_name, folders + list(UT1_ALIASES))}")
+
+
+def read_categories(node: Val | None, sources: Mapping[str, Source], origin: Origin,
+                    problems: list[Problem]) -> dict[str, Category]:
+    categories: dict[str, Category] = {}
+    for name, body in (node.value.items() if node else ()):
+        fields = body.value
+        owner = f"category {name!r}"
+        include: list[str] = []
+        for item in fields["include"].value if "include" in fields else ():
+            try:
+                include.append(resolve_include(item.value.strip(), sources))
+            except ValueError as exc:
+                problems.append(Problem.at(item.pos, f"{owner}: {exc}"))
+        locked = fields.get("locked")
+        categories[name] = Category(
+            name=name,
+            include=tuple(dict.fromkeys(include)),
+            domains=read_domains(fields.get("domains"), owner, problems),
+            urls=read_urls(fields.get("urls"), owner, problems),
+            locked=bool(locked and locked.value),
+            origin=origin,
+            pos=body.key_pos,
+        )
+    return categories

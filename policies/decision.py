@@ -1,0 +1,60 @@
+"""What a decision says: the action, the rule and tier that made it, and why (the category hits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from policies.model import Action, Tier
+
+
+class Match(NamedTuple):
+    """One category hit: `entry` of list `source` put the destination in `category`."""
+
+    category: str  # policy category name, e.g. "gambling"
+    source: str  # the list, e.g. "ut1/gambling"; "inline" for a category's own domains/urls
+    entry: str  # the list entry that matched, e.g. "example-casino.com" or "example.com/games"
+
+
+class Decision(NamedTuple):
+    """The answer for one request. A tuple: one is built per request, so it must be cheap to make."""
+
+    action: Action
+    rule: str | None  # rule name; None for the default (or an error)
+    tier: Tier
+    group: str
+    categories: tuple[str, ...]  # sorted policy category names of the destination
+    schedules: tuple[str, ...]  # schedules active at the decision time
+    matched: tuple[Match, ...]
+    host: str  # canonical host ("" when the URL could not be understood)
+    url: str  # canonical URL ("" when it could not be understood; the host only for decide_host)
+    error: str | None = None  # why the URL could not be understood / what failed; then action is "block"
+    needs_path: bool = False  # decide_host only: a rule looking at the path could change this decision
+
+    @property
+    def blocked(self) -> bool:
+        return self.action == "block"
+
+
+def error_decision(message: str, group: str = "default", host: str = "", url: str = "") -> Decision:
+    """Fail closed: a request we cannot judge is blocked, and says why."""
+    return Decision("block", None, "error", group, (), (), (), host, url, message, False)
+
+
+@dataclass(frozen=True)
+class PolicyStats:
+    """Sizes and costs of a compiled policy (shown by `classgate policy validate`, exported as metrics)."""
+
+    rules: int
+    categories: int
+    lists: int
+    list_entries: int  # entries read from lists and inline, after per-list de-duplication
+    index_keys: int  # distinct keys in the compiled index
+    index_bytes: int  # size of the compiled index (file or memory)
+    junk_lines: int  # list lines skipped as junk (see Policy.warnings)
+    compile_seconds: float
+    index_cached: bool  # True when the compiled index was loaded from cache_dir, not rebuilt
+
+    @property
+    def bytes_per_entry(self) -> float:
+        return self.index_bytes / self.list_entries if self.list_entries else 0.0

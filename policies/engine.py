@@ -1,0 +1,282 @@
+"""The decision engine: a Document compiled once into the form that decides many times.
+
+`compile_policy(doc)` reads and indexes every list the rules can look at (policies.listindex), resolves
+rule conditions to sets, and returns a `Policy`. `Policy.decide` canonicalises the URL, finds the client's
+group and the active schedules, looks the destination up in the index, and walks the rules in order:
+the first rule whose conditions all hold decides; none -> the document's default.
+
+Caches (sized by `cache_size`, 0 turns them all off, for measuring): parsed URLs by raw text, destination
+facts by canonical host, and whole outcomes by (host, path if it matters, group, active schedules).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import xxhash
+
+from policies.canonical import CanonicalUrl, canonical_host, canonical_url
+from policies.decision import Decision, Match, PolicyStats, error_decision
+from policies.errors import PolicyError, Problem, UrlError
+from policies.groups import GroupResolver
+from policies.index import DomainIndex, host_suffixes
+from policies.listindex import content_digest, load_index, plan_lists
+from policies.model import DEFAULT_GROUP, Document, Rule
+from policies.schedules import END_OF_DAY, active_schedules
+
+log = logging.getLogger("classgate.policy")
+DEFAULT_CACHE_SIZE = 65536
+
+# A destination's facts: (categories sorted, rule positions whose own domains/urls hit, category matches).
+_Dest = tuple[tuple[str, ...], frozenset[int], tuple[Match, ...]]
+_NO_DEST: _Dest = ((), frozenset(), ())
+
+
+class _CompiledRule:
+    __slots__ = ("name", "action", "tier", "groups", "when", "categories", "regex", "any_destination", "position",
+                 "path_sensitive")
+
+    def __init__(self, position: int, rule: Rule):
+        self.position = position
+        self.name, self.action, self.tier = rule.name, rule.action, rule.tier
+        self.groups = frozenset(rule.groups) or None
+        self.when = frozenset(rule.when) or None
+        self.categories = frozenset(rule.categories)
+        self.regex = tuple(re.compile(r) for r in rule.regex)
+        self.any_destination = not rule.has_destination
+        # Could this rule's verdict depend on the path (for decide_host's needs_path)?
+        self.path_sensitive = bool(rule.regex or rule.urls or rule.categories)
+
+
+class Policy:
+    """A compiled policy. Thread-safe for deciding; build it with compile_policy()."""
+
+    def __init__(self, doc: Document, index: DomainIndex, list_categories: dict[str, tuple[str, ...]],
+                 version: str, stats: PolicyStats, warnings: list[Problem], cache_size: int):
+        self.name = doc.name
+        self.timezone = ZoneInfo(doc.timezone)
+        self.categories: tuple[str, ...] = tuple(doc.categories)
+        self.groups: tuple[str, ...] = tuple(dict.fromkeys((*doc.groups, DEFAULT_GROUP)))
+        self.safe_search = doc.safe_search
+        self.tls = doc.tls
+        self.block_page = doc.block_page
+        self.default = doc.default
+        self.version = version
+        self.stats = stats
+        self.warnings = warnings
+        self.document = doc
+        self._index = index
+        self._rules = tuple(_CompiledRule(i, r) for i, r in enumerate(doc.rules))
+        self._has_regex = any(r.regex for r in self._rules)
+        self._groups = GroupResolver(doc.groups)
+        self._schedules = tuple(doc.schedules.values())
+        # Outcomes can be cached per second only if no window edge falls inside a second.
+        self._schedules_by_second = all(
+            t.microsecond == 0 or t == END_OF_DAY for s in self._schedules for w in s.windows for t in (w.start, w.end)
+        )
+        self._schedule_memo: tuple[int, tuple[str, ...]] = (-1, ())
+        self._set_facts: dict[int, tuple[frozenset[str], frozenset[int], tuple[tuple[str, str], ...]]] = {}
+        self._list_categories = [list_categories.get(name, ()) for name in index.lists]
+        self._list_rule = [int(n.split(":", 1)[1]) if n.startswith("rule:") else -1 for n in index.lists]
+        self._cache_size = cache_size
+        self._outcomes: OrderedDict[tuple, tuple] = OrderedDict()
+        self._lock = threading.Lock()
+        if cache_size > 0:
+            self._parse: Callable[[str], CanonicalUrl] = functools.lru_cache(cache_size)(canonical_url)
+            self._host: Callable[[str], str] = functools.lru_cache(cache_size)(canonical_host)
+            self._host_facts = functools.lru_cache(cache_size)(self._host_facts_uncached)
+        else:
+            self._parse, self._host, self._host_facts = canonical_url, canonical_host, self._host_facts_uncached
+
+    # ------------------------------------------------------------------ public API
+
+    def group_of(self, client_ip: str | None) -> str:
+        return self._groups.group_of(client_ip)
+
+    def decide(self, url: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
+        """The decision for a full URL. Never raises: a malformed URL or an internal failure blocks."""
+        group = DEFAULT_GROUP
+        try:
+            group = self._groups.group_of(client)
+            try:
+                cu = self._parse(url)
+            except UrlError as exc:
+                return error_decision(f"malformed URL: {exc}", group)
+            schedules = self._active(at)
+            host = cu.host
+            dest, url_hosts = self._host_facts(host)
+            if url_hosts or self._has_regex:
+                path_key: object = cu.text if self._has_regex else (cu.path.lower(), cu.query)
+            else:
+                path_key = None
+            key = (host, path_key, group, schedules)
+            outcomes = self._outcomes
+            outcome = outcomes.get(key)
+            if outcome is None:
+                if url_hosts:
+                    dest = self._merge(dest, self._index.url_hits(url_hosts, cu.path, cu.query))
+                outcome = self._evaluate(dest, group, schedules, cu.text)
+                if self._cache_size:
+                    with self._lock:
+                        outcomes[key] = outcome
+                        if len(outcomes) > self._cache_size:
+                            outcomes.popitem(last=False)  # least recently used
+            elif self._cache_size:
+                try:
+                    outcomes.move_to_end(key)
+                except KeyError:  # evicted by another thread in between: harmless
+                    pass
+            action, rule, tier, categories, matched = outcome
+            return Decision(action, rule, tier, group, categories, schedules, matched, host, cu.text)
+        except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
+            log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
+            return error_decision(f"internal error: {type(exc).__name__}", group)
+
+    def decide_host(self, host: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
+        """The decision for a host alone (TLS SNI, CONNECT). `needs_path` says a rule looking at the path
+        could change it, so the caller should decrypt and decide again on the full URL."""
+        group = DEFAULT_GROUP
+        try:
+            group = self._groups.group_of(client)
+            try:
+                canonical = self._host(host)
+            except UrlError as exc:
+                return error_decision(f"malformed host: {exc}", group)
+            schedules = self._active(at)
+            dest, url_hosts = self._host_facts(canonical)
+            categories, rule_hits, matched = dest
+            cats = frozenset(categories)
+            needs_path = False
+            for rule in self._rules:
+                if rule.groups is not None and group not in rule.groups:
+                    continue
+                if rule.when is not None and rule.when.isdisjoint(schedules):
+                    continue
+                if rule.any_destination or not rule.categories.isdisjoint(cats) or rule.position in rule_hits:
+                    return Decision(rule.action, rule.name, rule.tier, group, categories, schedules, matched,
+                                    canonical, canonical, None, needs_path)
+                if rule.regex or (url_hosts and rule.path_sensitive):
+                    needs_path = True
+            return Decision(self.default, None, "default", group, categories, schedules, matched, canonical,
+                            canonical, None, needs_path)
+        except Exception as exc:  # noqa: BLE001
+            log.error("host decision failed (blocked): %s: %s", type(exc).__name__, exc)
+            return error_decision(f"internal error: {type(exc).__name__}", group)
+
+    def clear_caches(self) -> None:
+        self._outcomes.clear()
+        for fn in (self._parse, self._host, self._host_facts):
+            getattr(fn, "cache_clear", lambda: None)()
+
+    # ------------------------------------------------------------------ internals
+
+    def _active(self, at: dt.datetime | None) -> tuple[str, ...]:
+        if not self._schedules:
+            return ()
+        if at is None:
+            ts = time.time()
+        elif at.tzinfo is None:  # a naive time is read as wall-clock time in the policy's zone
+            ts = at.replace(tzinfo=self.timezone).timestamp()
+        else:
+            ts = at.timestamp()
+        second = int(ts // 1)
+        memo = self._schedule_memo
+        if memo[0] == second and self._schedules_by_second:
+            return memo[1]
+        active = active_schedules(self._schedules, dt.datetime.fromtimestamp(ts, self.timezone))
+        self._schedule_memo = (second, active)
+        return active
+
+    def _host_facts_uncached(self, host: str) -> tuple[_Dest, list[str]]:
+        suffixes = host_suffixes(host)
+        hits = self._index.host_hits(suffixes)
+        dest = self._merge(_NO_DEST, hits) if hits else _NO_DEST
+        return dest, self._index.url_hosts_of(suffixes)
+
+    def _facts_of_set(self, sid: int) -> tuple[frozenset[str], frozenset[int], tuple[tuple[str, str], ...]]:
+        facts = self._set_facts.get(sid)
+        if facts is None:
+            cats: set[str] = set()
+            rules: set[int] = set()
+            pairs: list[tuple[str, str]] = []
+            for list_id in sorted(self._index.list_sets[sid]):
+                name = self._index.lists[list_id]
+                if self._list_rule[list_id] >= 0:
+                    rules.add(self._list_rule[list_id])
+                for cat in self._list_categories[list_id]:
+                    cats.add(cat)
+                    pairs.append((cat, "inline" if name.startswith("category:") else name))
+            facts = self._set_facts[sid] = (frozenset(cats), frozenset(rules), tuple(pairs))
+        return facts
+
+    def _merge(self, dest: _Dest, hits: list[tuple[str, int]]) -> _Dest:
+        if not hits:
+            return dest
+        cats = set(dest[0])
+        rules = set(dest[1])
+        matched = list(dest[2])
+        for entry, sid in hits:
+            set_cats, set_rules, pairs = self._facts_of_set(sid)
+            cats |= set_cats
+            rules |= set_rules
+            matched.extend(Match(cat, source, entry) for cat, source in pairs)
+        return tuple(sorted(cats)), frozenset(rules), tuple(matched)
+
+    def _evaluate(self, dest: _Dest, group: str, schedules: tuple[str, ...], url_text: str) -> tuple:
+        categories, rule_hits, matched = dest
+        cats = frozenset(categories)
+        for rule in self._rules:
+            if rule.groups is not None and group not in rule.groups:
+                continue
+            if rule.when is not None and rule.when.isdisjoint(schedules):
+                continue
+            if (rule.any_destination or not rule.categories.isdisjoint(cats) or rule.position in rule_hits
+                    or any(rx.search(url_text) for rx in rule.regex)):
+                return (rule.action, rule.name, rule.tier, categories, matched)
+        return (self.default, None, "default", categories, matched)
+
+
+def compile_policy(doc: Document, cache_dir: Path | None = None, *, cache_size: int = DEFAULT_CACHE_SIZE) -> Policy:
+    """Compile a validated Document; raises PolicyError (e.g. a missing list file, with the include's position)."""
+    started = time.perf_counter()
+    try:
+        ZoneInfo(doc.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError([Problem("<policy>", 0, 0, f"unknown time zone {doc.timezone!r}")]) from None
+    refs, list_categories, problems = plan_lists(doc)
+    if problems:
+        raise PolicyError(problems)
+    try:
+        digest = content_digest(doc, refs)
+    except OSError as exc:
+        raise PolicyError([Problem(str(getattr(exc, "filename", "") or "<lists>"), 0, 0,
+                                   f"cannot read list: {exc.strerror or exc}")]) from None
+    index, cached = load_index(doc, refs, digest, cache_dir)
+    version = _version(doc, digest)
+    entries = sum(index.counts)
+    stats = PolicyStats(
+        rules=len(doc.rules), categories=len(doc.categories), lists=len(index.lists), list_entries=entries,
+        index_keys=index.size, index_bytes=index.nbytes, junk_lines=sum(index.junk_lines),
+        compile_seconds=time.perf_counter() - started, index_cached=cached,
+    )
+    warnings = [*doc.warnings, *index.problems]
+    return Policy(doc, index, list_categories, version, stats, warnings, cache_size)
+
+
+def _version(doc: Document, lists_digest: str) -> str:
+    h = xxhash.xxh3_128(lists_digest.encode())
+    for path in doc.files:
+        try:
+            h.update(b"\0" + Path(path).read_bytes())
+        except OSError:
+            h.update(b"\0<unreadable>" + str(path).encode())
+    return h.hexdigest()[:16]

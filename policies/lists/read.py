@@ -1,0 +1,102 @@
+"""Which files make up a list, and reading one list in its source's format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from policies.errors import Problem
+from policies.lists import ListData
+from policies.lists.formats import adblock_token, hosts_tokens
+from policies.lists.lines import add_domain_file, add_url_lines, read_text, split_lines
+from policies.model import Source
+
+# UT1 ships English names as symlinks to French folders; copies often lose the links.
+UT1_ALIASES = {
+    "ads": "publicite",
+    "aggressive": "agressif",
+    "drugs": "drogue",
+    "mail": "forums",
+    "porn": "adult",
+    "proxy": "redirector",
+    "violence": "agressif",
+}
+UT1_FILES = ("domains", "urls")
+
+
+def ut1_folder(source: Source, list_name: str) -> Path:
+    folder = source.path / list_name
+    if not folder.is_dir() and list_name in UT1_ALIASES:
+        folder = source.path / UT1_ALIASES[list_name]
+    return folder
+
+
+def list_files(source: Source, list_name: str | None) -> tuple[Path, ...]:
+    """The files a list is read from; raises FileNotFoundError naming what is missing."""
+    if source.format == "ut1":
+        if not list_name:
+            raise FileNotFoundError(f"a ut1 source needs a list name: {source.name}/<list>")
+        folder = ut1_folder(source, list_name)
+        files = tuple(folder / f for f in UT1_FILES if (folder / f).is_file())
+        if not files:
+            raise FileNotFoundError(f"no {' or '.join(UT1_FILES)} file in {folder}")
+        return files
+    if not source.path.is_file():
+        raise FileNotFoundError(f"no such list file: {source.path}")
+    return (source.path,)
+
+
+def read_list(source: Source, list_name: str | None = None) -> ListData:
+    """Read one list: `list_name` is the UT1 folder for ut1 sources, None for single-file sources."""
+    name = f"{source.name}/{list_name}" if list_name else source.name
+    files = list_files(source, list_name)
+    data = ListData(name=name, files=files)
+    for path in files:
+        try:
+            raw = read_text(path)
+        except OSError as exc:
+            raise FileNotFoundError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        if source.format == "ut1" and path.name == "urls":
+            add_url_lines(data, path, split_lines(raw))
+        elif source.format in ("ut1", "domains"):
+            add_domain_file(data, path, raw)
+        elif source.format == "hosts":
+            _add_hosts(data, path, split_lines(raw))
+        elif source.format == "adblock":
+            _add_adblock(data, path, split_lines(raw))
+        else:  # the document validator only lets known formats through
+            data.problems.append(Problem(str(path), 0, 0, f"unknown list format {source.format!r}"))
+    return data
+
+
+def _add_hosts(data: ListData, path: Path, lines: list[str]) -> None:
+    # A hosts line may name several hosts; flatten to one pseudo-line per host, keeping line numbers.
+    junk_before = data.junk_lines
+    for number, line in enumerate(lines, 1):
+        for token in hosts_tokens(line):
+            _one(data, path, number, token)
+    data.close_file(path, junk_before)
+
+
+def _add_adblock(data: ListData, path: Path, lines: list[str]) -> None:
+    junk_before = data.junk_lines
+    for number, line in enumerate(lines, 1):
+        kind, value = adblock_token(line)
+        if kind == "domain":
+            _one(data, path, number, value)
+        elif kind == "url":
+            from policies.lists.lines import url_key
+
+            key = url_key(value)
+            if key is None:
+                data.junk(path, number, f"not a host/path rule: {line.strip()[:80]!r}")
+            else:
+                data.urls.append(key)
+        elif kind == "junk":
+            data.junk(path, number, value)
+    data.close_file(path, junk_before)
+
+
+def _one(data: ListData, path: Path, number: int, token: str) -> None:
+    from policies.lists.lines import _add_domain
+
+    _add_domain(data, path, number, token)

@@ -1,0 +1,112 @@
+"""YAML with positions: compose the node tree, catch what PyYAML lets slip (duplicate keys).
+
+PyYAML's loaders forget where a value came from and silently keep the last of two equal keys; an admin
+needs `file:line:col` on every problem, so we work on `yaml.compose` nodes (0-based marks, reported
+1-based) and turn them into `Val` trees in `policies.spec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from policies.errors import Position, Problem
+
+# A policy is a few kilobytes; a multi-megabyte "policy" is a mistake (or a list pasted in the wrong
+# place) and composing it would only waste memory on the gateway.
+MAX_POLICY_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class Val:
+    """A checked YAML value with where it was written.
+
+    `value` is a str, int, bool or None for scalars, `list[Val]` for sequences and `dict[str, Val]` for
+    mappings. `key_pos` is where the mapping key naming this value stands, when there is one.
+    """
+
+    value: Any
+    pos: Position
+    key_pos: Position | None = None
+
+    @property
+    def where(self) -> Position:
+        """The position to report a problem about this entry as a whole (its key, if it has one)."""
+        return self.key_pos or self.pos
+
+
+def position(file: str, node: yaml.Node) -> Position:
+    return Position(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def read_text(path: Path, problems: list[Problem]) -> str | None:
+    """The file's text, or None with a problem saying why it cannot be read."""
+    where = Position(str(path), 1, 1)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem.at(where, f"cannot read the policy file: {exc.strerror or exc}"))
+        return None
+    if len(data) > MAX_POLICY_BYTES:
+        problems.append(Problem.at(where, f"the policy file is {len(data)} bytes; more than "
+                                          f"{MAX_POLICY_BYTES} is not a policy (lists belong in `sources:`)"))
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.append(Problem.at(where, f"the policy file is not UTF-8 text (byte {exc.start})"))
+        return None
+
+
+def compose(text: str, file: str, problems: list[Problem]) -> yaml.Node | None:
+    """The YAML node tree of one document, or None with the syntax problem (and duplicate keys) added."""
+    try:
+        # CSafeLoader when libyaml is present: same nodes, faster; never the full (unsafe) loader.
+        loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        nodes = list(yaml.compose_all(text, Loader=loader_cls))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
+        message = f"YAML syntax: {exc.problem or exc.context}"
+        if exc.context and exc.problem:
+            message += f" ({exc.context})"
+        problems.append(Problem.at(where, message))
+        return None
+    except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark
+        problems.append(Problem.at(Position(file, 1, 1), f"YAML: {exc}"))
+        return None
+    if len(nodes) != 1:
+        what = "is empty" if not nodes else f"holds {len(nodes)} YAML documents (`---`); write one"
+        where = position(file, nodes[1]) if len(nodes) > 1 else Position(file, 1, 1)
+        problems.append(Problem.at(where, f"the policy file {what}"))
+        return None
+    _check_duplicate_keys(nodes[0], file, problems)
+    return nodes[0]
+
+
+def _check_duplicate_keys(root: yaml.Node, file: str, problems: list[Problem]) -> None:
+    # Iterative: a hostile document can nest deeper than Python's recursion limit.
+    stack = [root]
+    seen_nodes: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen_nodes:  # anchors/aliases share nodes (and may form cycles)
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: dict[str, yaml.Node] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    first = keys.get(key.value)
+                    if first is not None:
+                        line = first.start_mark.line + 1
+                        problems.append(Problem.at(position(file, key), f"duplicate key {key.value!r} "
+                                                                        f"(first at line {line})"))
+                    else:
+                        keys[key.value] = key
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)

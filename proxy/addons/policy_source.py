@@ -1,0 +1,173 @@
+"""Where the policy comes from: the `classgate_*` options, the file watcher and SIGHUP.
+
+The policy is not a mitmproxy option (options are plain values): the option is a path and the
+policy has its own loader (proxy.policy_holder). This addon is first in the chain so that a policy
+is in place before any other addon decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Iterable
+from pathlib import Path
+
+from mitmproxy import ctx, exceptions
+
+from policies import PolicyError
+from proxy.policy_holder import PolicyHolder
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RELOAD_INTERVAL_MS = 2000
+
+
+def watched_paths(holder: PolicyHolder) -> list[Path]:
+    """The policy file, the overlay and every list file the running policy was compiled from."""
+    paths: list[Path] = [p for p in (holder.policy_path, holder.overlay_path) if p is not None]
+    doc = getattr(holder.policy, "document", None)
+    if doc is not None:
+        paths.extend(doc.files)
+        paths.extend(_list_files(doc))
+    seen: set[Path] = set()
+    return [p for p in paths if not (p in seen or seen.add(p))]
+
+
+def _list_files(doc) -> list[Path]:
+    # policies.lists.list_files knows each list format's layout (UT1 folders: domains, urls...).
+    from policies.lists import list_files
+
+    out: list[Path] = []
+    for category in doc.categories.values():
+        for include in category.include:
+            source_name, _, list_name = include.partition("/")
+            source = doc.sources.get(source_name)
+            if source is None:
+                continue
+            try:
+                out.extend(list_files(source, list_name or None))
+            except (FileNotFoundError, OSError):
+                # A list removed since the compile: watch where it was, so its return is noticed.
+                out.append(source.path / list_name if list_name else source.path)
+    return out
+
+
+def snapshot(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime_ns, size) of each file; a missing file counts as a change too."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(p), -1, -1))
+    return tuple(out)
+
+
+class PolicySource:
+    def __init__(self, holder: PolicyHolder) -> None:
+        self.holder = holder
+        self._watch_task: asyncio.Task | None = None
+        self._reload_tasks: set[asyncio.Task] = set()
+        self._sighup = False
+
+    def load(self, loader) -> None:
+        loader.add_option("classgate_policy", str, "", "The classgate policy file (YAML).")
+        loader.add_option("classgate_overlay", str, "", "The school's overlay file (YAML), optional.")
+        loader.add_option(
+            "classgate_state_dir",
+            str,
+            ".classgate",
+            "Where classgate keeps compiled lists (compiled/) and synced bundles.",
+        )
+        loader.add_option(
+            "classgate_reload_interval_ms",
+            int,
+            DEFAULT_RELOAD_INTERVAL_MS,
+            "Milliseconds between checks of the policy and list files for changes (0 = never).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if not updated & {"classgate_policy", "classgate_overlay", "classgate_state_dir"}:
+            return
+        if not ctx.options.classgate_policy:
+            return  # the filter blocks everything with a "filter error" page until a policy is set
+        policy_path = Path(ctx.options.classgate_policy)
+        overlay_path = Path(ctx.options.classgate_overlay) if ctx.options.classgate_overlay else None
+        cache_dir = Path(ctx.options.classgate_state_dir) / "compiled"
+        h = self.holder
+        if (
+            h.policy is not None
+            and h.policy_path == policy_path
+            and h.overlay_path == overlay_path
+            and h.cache_dir == cache_dir
+        ):
+            return  # `classgate run` loaded it already, before starting mitmproxy
+        h.policy_path, h.overlay_path, h.cache_dir = policy_path, overlay_path, cache_dir
+        try:
+            policy = h.load()
+        except PolicyError as e:
+            raise exceptions.OptionsError(f"policy {policy_path} cannot be used:\n{e}") from None
+        except OSError as e:
+            raise exceptions.OptionsError(f"policy {policy_path} cannot be read: {e}") from None
+        log.info("policy %s version %s loaded from %s", policy.name, policy.version, policy_path)
+
+    def running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if ctx.options.classgate_reload_interval_ms > 0:
+            self._watch_task = loop.create_task(self._watch(), name="classgate-policy-watch")
+        try:
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+            self._sighup = True
+        except (NotImplementedError, RuntimeError, ValueError, AttributeError):
+            log.debug("SIGHUP reload not available here (not the main thread, or no signals)")
+
+    def done(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            self._watch_task = None
+        for task in list(self._reload_tasks):
+            task.cancel()
+        if self._sighup:
+            try:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            except RuntimeError:
+                pass
+            self._sighup = False
+
+    def request_reload(self) -> None:
+        """SIGHUP: reload from the configured files (on the event loop, in the background)."""
+        log.info("SIGHUP: reloading the policy")
+        task = asyncio.get_running_loop().create_task(self.holder.reload())
+        self._reload_tasks.add(task)
+        task.add_done_callback(self._reload_tasks.discard)
+
+    async def _watch(self) -> None:
+        seen_gen = self.holder.generation
+        seen = await asyncio.to_thread(snapshot, watched_paths(self.holder))
+        while True:
+            await asyncio.sleep(ctx.options.classgate_reload_interval_ms / 1000)
+            if self.holder.generation != seen_gen:
+                # Someone else (SIGHUP, the sync) swapped the policy: its files are the new baseline.
+                seen_gen = self.holder.generation
+                seen = await asyncio.to_thread(snapshot, watched_paths(self.holder))
+                continue
+            now = await asyncio.to_thread(snapshot, watched_paths(self.holder))
+            if now == seen:
+                continue
+            changed = [p for (p, *a), (_, *b) in zip(now, seen) if a != b] if len(now) == len(seen) else []
+            log.info("policy files changed (%s): reloading", ", ".join(changed) or "file set changed")
+            # A failed reload is not retried until the files change again: no error every 2 s.
+            seen = now
+            try:
+                await self.holder.reload()
+            except Exception:  # holder.reload logs its own failures; this is the last guard
+                log.exception("policy reload crashed")
+            seen_gen = self.holder.generation
+            paths = watched_paths(self.holder)
+            if [str(p) for p in paths] != [entry[0] for entry in now]:
+                # The new policy reads other lists: they are the baseline now. Otherwise keep the
+                # snapshot taken before compiling, so an edit made during the compile is not missed.
+                seen = await asyncio.to_thread(snapshot, paths)

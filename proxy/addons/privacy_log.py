@@ -1,0 +1,48 @@
+"""Keep client addresses out of the default-level log.
+
+mitmproxy tags every connection log record with the client's address (`record.client`) and logs
+each connect and disconnect at INFO: on a school network that is a per-student browsing trail. This
+addon demotes the connection chatter to DEBUG and, at INFO and above, drops the address from the
+record, so `classgate run` without --verbose never prints a client IP.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+SERVER_LOGGER = "mitmproxy.proxy.server"
+# Messages that are about one client's connection and nothing else.
+_CHATTER = ("client connect", "client disconnect", "client kill connection", "server connect",
+            "server disconnect", "Closing connection due to inactivity")
+# The handshake failure of a connection the TLS gate refused on purpose (proxy/addons/tls_gate.py
+# hands mitmproxy a TLS context without a certificate): the gate logs the refusal itself.
+_REFUSAL = "no shared cipher"
+# Some mitmproxy messages put the peer's address in the text ("10.1.2.3:5555: Bad HTTP request").
+_ADDRESS = re.compile(r"\[?\b(?:\d{1,3}\.){3}\d{1,3}\b\]?(?::\d+)?|\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\](?::\d+)?")
+
+
+class ClientAddressFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and isinstance(record.msg, str) and record.msg.startswith(_CHATTER):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        elif record.levelno > logging.INFO and _REFUSAL in str(record.msg):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        if record.levelno > logging.DEBUG:
+            if getattr(record, "client", None) is not None:
+                record.client = None
+            message = record.getMessage()
+            if any(c.isdigit() for c in message):
+                redacted = _ADDRESS.sub("<address>", message)
+                if redacted != message:
+                    record.msg, record.args = redacted, ()
+        return True
+
+
+class PrivacyLog:
+    def __init__(self) -> None:
+        self.filter = ClientAddressFilter()
+        logging.getLogger(SERVER_LOGGER).addFilter(self.filter)
+
+    def done(self) -> None:
+        logging.getLogger(SERVER_LOGGER).removeFilter(self.filter)

@@ -1,0 +1,168 @@
+"""The block page and the "filter error" page: 403, Vietnamese by default, self-contained HTML.
+
+Every value that comes from the request or the policy is escaped with html.escape before it reaches
+the template (string.Template does no escaping of its own), so a URL carrying `<script>` is shown,
+never run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import random
+import string
+from dataclasses import dataclass
+from importlib import resources
+
+from proxy.labels import category_label
+
+LANGUAGES = ("vi", "en")
+# Long URLs (tracking parameters...) would push the useful lines off a phone screen.
+MAX_SHOWN_URL = 300
+
+_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
+_random = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class BlockInfo:
+    """What the page says about one blocked request."""
+
+    url: str
+    categories: tuple[str, ...] = ()
+    rule: str | None = None
+    contact: str = ""
+    at: dt.datetime | None = None
+    ref: str = ""
+    error: bool = False  # True: the filter failed and blocked to be safe
+
+
+_TEXT = {
+    "vi": {
+        "title": "Trang bị chặn",
+        "heading": "Trang này đã bị chặn",
+        "lead_category": "Địa chỉ này thuộc danh mục <strong>{category}</strong>, không được phép truy cập "
+        "trên mạng của trường.",
+        "lead_plain": "Địa chỉ này không được phép truy cập trên mạng của trường.",
+        "error_title": "Lỗi bộ lọc",
+        "error_heading": "Bộ lọc tạm thời gặp lỗi",
+        "error_lead": "Để đảm bảo an toàn, trang này đã bị chặn vì bộ lọc không kiểm tra được địa chỉ. "
+        "Hãy thử lại sau ít phút; nếu lỗi vẫn còn, hãy báo cho quản trị viên kèm mã tham chiếu.",
+        "address": "Địa chỉ",
+        "reason": "Lý do",
+        "category": "Danh mục",
+        "rule": "Quy tắc",
+        "default_rule": "Mặc định của chính sách",
+        "contact": "Liên hệ",
+        "time": "Thời gian",
+        "ref": "Mã tham chiếu",
+        "footer": "Nếu bạn cần trang này cho việc học, hãy liên hệ thầy cô hoặc quản trị mạng và "
+        "đọc mã tham chiếu ở trên.",
+        "error_reason": "Lỗi nội bộ của bộ lọc",
+        "sep": ", ",
+    },
+    "en": {
+        "title": "Page blocked",
+        "heading": "This page is blocked",
+        "lead_category": "This address is in the category <strong>{category}</strong>, which is not allowed "
+        "on the school network.",
+        "lead_plain": "This address is not allowed on the school network.",
+        "error_title": "Filter error",
+        "error_heading": "The filter ran into a problem",
+        "error_lead": "To keep you safe, this page was blocked because the filter could not check the "
+        "address. Try again in a few minutes; if it keeps happening, tell the administrator the reference.",
+        "address": "Address",
+        "reason": "Reason",
+        "category": "Category",
+        "rule": "Rule",
+        "default_rule": "Policy default",
+        "contact": "Contact",
+        "time": "Time",
+        "ref": "Reference",
+        "footer": "If you need this page for your studies, ask your teacher or the network administrator "
+        "and give them the reference above.",
+        "error_reason": "Internal filter error",
+        "sep": ", ",
+    },
+}
+
+_template: string.Template | None = None
+
+
+def _page_template() -> string.Template:
+    global _template
+    if _template is None:
+        text = resources.files("proxy").joinpath("templates/page.html").read_text(encoding="utf-8")
+        _template = string.Template(text)
+    return _template
+
+
+def new_ref() -> str:
+    """A short reference id (8 characters, ~40 bits) for the block page and the log line."""
+    return "".join(_random.choice(_REF_ALPHABET) for _ in range(8))
+
+
+def choose_language(accept_language: str | None, default: str = "vi") -> str:
+    """The page language: the client's most preferred of vi/en by Accept-Language, else `default`."""
+    best, best_q = None, 0.0
+    for order, item in enumerate((accept_language or "").split(",")):
+        tag, _, params = item.strip().partition(";")
+        primary = tag.strip().lower().split("-", 1)[0]
+        if primary not in LANGUAGES:
+            continue
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                continue
+        # Earlier entries win ties, as browsers list languages in preference order.
+        q -= order * 1e-6
+        if q > best_q:
+            best, best_q = primary, q
+    if best is not None:
+        return best
+    return default if default in LANGUAGES else "vi"
+
+
+def _row(label: str, value_html: str) -> str:
+    return f"<dt>{label}</dt><dd>{value_html}</dd>"
+
+
+def render(info: BlockInfo, language: str = "vi") -> bytes:
+    """The page for `info` in `language`, as UTF-8 bytes."""
+    t = _TEXT.get(language, _TEXT["vi"])
+    esc = html.escape
+    shown_url = info.url if len(info.url) <= MAX_SHOWN_URL else info.url[:MAX_SHOWN_URL] + "…"
+    rows = [_row(t["address"], f'<span class="url">{esc(shown_url)}</span>')]
+    if info.error:
+        title, heading, lead = t["error_title"], t["error_heading"], t["error_lead"]
+        rows.append(_row(t["reason"], esc(t["error_reason"])))
+        accent = "#8a5a00"
+    else:
+        title, heading = t["title"], t["heading"]
+        labels = [category_label(c, language) for c in info.categories]
+        if labels:
+            lead = t["lead_category"].format(category=esc(labels[0]))
+            rows.append(_row(t["category"], esc(t["sep"].join(labels))))
+        else:
+            lead = t["lead_plain"]
+        rows.append(_row(t["rule"], esc(info.rule) if info.rule else esc(t["default_rule"])))
+        accent = "#b3261e"
+    if info.contact:
+        rows.append(_row(t["contact"], esc(info.contact)))
+    if info.at is not None:
+        rows.append(_row(t["time"], esc(info.at.strftime("%H:%M:%S %d/%m/%Y"))))
+    if info.ref:
+        rows.append(_row(t["ref"], f'<span class="ref">{esc(info.ref)}</span>'))
+    page = _page_template().substitute(
+        lang=language,
+        title=esc(title),
+        heading=esc(heading),
+        lead=lead,
+        rows="\n".join(rows),
+        footer=esc(t["footer"]),
+        accent=accent,
+    )
+    return page.encode("utf-8")

@@ -1,0 +1,75 @@
+"""The school CA: created on first start in the state directory, exported for devices to trust.
+
+The CA directory is mitmproxy's `confdir` (mitmproxy reads `mitmproxy-ca.pem` from it), so the
+files keep mitmproxy's names. We create it ourselves, before mitmproxy starts, to give it a name a
+student or teacher recognises in their certificate store ("classgate school CA") and to check that
+the private key is readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from mitmproxy import certs
+
+BASENAME = "mitmproxy"  # mitmproxy looks for <confdir>/mitmproxy-ca.pem
+CA_ORGANIZATION = "classgate"
+CA_COMMON_NAME = "classgate school CA"
+KEY_SIZE = 2048
+
+
+class CaError(Exception):
+    """The CA cannot be created or read (permissions, corrupt file...)."""
+
+
+@dataclass(frozen=True)
+class SchoolCa:
+    directory: Path  # the mitmproxy confdir
+    key_file: Path  # private key + certificate, mode 0600
+    cert_file: Path  # the certificate alone (PEM)
+    certificate: x509.Certificate
+
+    def pem(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def der(self) -> bytes:
+        return self.certificate.public_bytes(serialization.Encoding.DER)
+
+    def sha256_fingerprint(self) -> str:
+        """AA:BB:... as certificate dialogs on phones and desktops show it."""
+        digest = hashlib.sha256(self.der()).hexdigest().upper()
+        return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def ca_dir(state_dir: Path) -> Path:
+    return Path(state_dir) / "ca"
+
+
+def ensure_ca(state_dir: Path) -> SchoolCa:
+    """The school CA in `state_dir`/ca, created if absent; raises CaError if it cannot be used."""
+    directory = ca_dir(state_dir)
+    key_file = directory / f"{BASENAME}-ca.pem"
+    cert_file = directory / f"{BASENAME}-ca-cert.pem"
+    try:
+        if not key_file.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            os.chmod(directory, 0o700)
+            certs.CertStore.create_store(
+                directory, BASENAME, KEY_SIZE, organization=CA_ORGANIZATION, cn=CA_COMMON_NAME
+            )
+        # mitmproxy writes the key under a 077 umask; keep it that way even if someone copied it in.
+        mode = stat.S_IMODE(key_file.stat().st_mode)
+        if mode & 0o077:
+            os.chmod(key_file, 0o600)
+        certificate = x509.load_pem_x509_certificates(key_file.read_bytes())[0]
+        if not cert_file.exists():
+            cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    except (OSError, ValueError) as e:
+        raise CaError(f"cannot use the school CA in {directory}: {e}") from e
+    return SchoolCa(directory, key_file, cert_file, certificate)

@@ -1,0 +1,119 @@
+"""The current policy: one reference, swapped atomically when a new policy compiles.
+
+Every flow reads `holder.policy` once and keeps that object for its whole life, so a reload never
+changes the rules under a request in flight. Compiling happens in a worker thread
+(asyncio.to_thread); only the final assignment runs on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from policies import Policy, PolicyError, Problem, load_policy
+
+log = logging.getLogger(__name__)
+
+
+class PolicyHolder:
+    """Holds the running policy and knows how to reload it from its files."""
+
+    def __init__(
+        self,
+        policy_path: Path | None = None,
+        overlay_path: Path | None = None,
+        cache_dir: Path | None = None,
+        metrics: Any = None,
+        source: str = "file",
+    ) -> None:
+        self.policy_path = Path(policy_path) if policy_path else None
+        self.overlay_path = Path(overlay_path) if overlay_path else None
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.metrics = metrics
+        self.source = source
+        self.policy: Policy | None = None
+        self.loaded_at = 0.0
+        self.generation = 0  # bumped on every successful swap; the file watcher compares it
+        self._lock = asyncio.Lock()
+        self._listeners: list[Callable[[Policy], None]] = []
+        # flow -> the policy it started under; weak, so finished flows take no memory.
+        self._pinned: weakref.WeakKeyDictionary[Any, Policy] = weakref.WeakKeyDictionary()
+
+    def pin(self, flow: Any) -> Policy | None:
+        """The policy `flow` is decided under: the current one at its first call, then always that."""
+        policy = self._pinned.get(flow)
+        if policy is None:
+            policy = self.policy
+            if policy is not None:
+                self._pinned[flow] = policy
+        return policy
+
+    def on_swap(self, listener: Callable[[Policy], None]) -> None:
+        """Call `listener(policy)` on the event loop after each successful (re)load."""
+        self._listeners.append(listener)
+
+    def load(self) -> Policy:
+        """Load synchronously at start-up; raises PolicyError (nothing to fall back on yet)."""
+        if self.policy_path is None:
+            raise PolicyError([Problem("<policy>", 0, 0, "no policy file given")])
+        policy = load_policy(self.policy_path, overlay=self.overlay_path, cache_dir=self.cache_dir)
+        self._swap(policy, reload=False)
+        return policy
+
+    async def reload(self, policy_path: Path | None = None, overlay_path: Path | None = None) -> bool:
+        """Compile off the event loop and swap on success; on failure keep the running policy."""
+        async with self._lock:  # one compile at a time: a burst of edits must not race
+            path = Path(policy_path) if policy_path else self.policy_path
+            overlay = Path(overlay_path) if overlay_path else self.overlay_path
+            if path is None:
+                log.error("policy reload skipped: no policy file configured")
+                return False
+            started = time.perf_counter()
+            try:
+                policy = await asyncio.to_thread(load_policy, path, overlay=overlay, cache_dir=self.cache_dir)
+            except PolicyError as e:
+                self._rejected(path, [str(p) for p in e.problems])
+                return False
+            except Exception as e:  # a bug in the compiler must not take the gateway down
+                log.exception("policy reload of %s failed unexpectedly; keeping the running policy", path)
+                self._rejected(path, [f"{type(e).__name__}: {e}"])
+                return False
+            self.policy_path, self.overlay_path = path, overlay
+            old = self.policy
+            self._swap(policy)
+            log.info(
+                "policy reloaded: %s version %s (was %s) in %.2f s",
+                policy.name,
+                policy.version,
+                old.version if old else "-",
+                time.perf_counter() - started,
+            )
+            return True
+
+    def _rejected(self, path: Path, problems: list[str]) -> None:
+        log.error(
+            "new policy %s rejected; still enforcing %s:\n  %s",
+            path,
+            self.policy.version if self.policy else "nothing",
+            "\n  ".join(problems) or "(no details)",
+        )
+        if self.metrics is not None:
+            self.metrics.record_reload(False)
+
+    def _swap(self, policy: Policy, reload: bool = True) -> None:
+        self.policy = policy  # the atomic part: one reference assignment
+        self.loaded_at = time.time()
+        self.generation += 1
+        if self.metrics is not None:
+            if reload:
+                self.metrics.record_reload(True)
+            self.metrics.set_policy(
+                policy.version, self.loaded_at, policy.categories, policy.groups, self.source
+            )
+        for listener in self._listeners:
+            listener(policy)

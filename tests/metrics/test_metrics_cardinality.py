@@ -1,0 +1,70 @@
+"""The series bound in docs/metrics.md (metrics.cardinality) matches what a Metrics really exports."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from metrics import Metrics
+from metrics import labels as L
+from metrics.cardinality import max_series
+
+
+def count_series(m: Metrics) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for family in m.registry.collect():
+        name = family.name
+        if name.startswith("process_"):
+            key = "process"
+        elif name.startswith("classgate_sync"):
+            key = "classgate_sync"
+        elif family.type in ("counter",):
+            key = name + "_total"
+        elif family.type == "histogram":
+            key = name
+        else:
+            key = "state"
+        counts[key] = counts.get(key, 0) + len(family.samples)
+    return counts
+
+
+@pytest.mark.parametrize(("n_categories", "n_groups"), [(0, 0), (3, 2), (8, 3), (20, 7)])
+def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: int) -> None:
+    m = Metrics()
+    categories = [f"cat{i}" for i in range(n_categories)]
+    groups = [f"grp{i}" for i in range(n_groups)]
+    m.set_policy("v1", 0.0, categories, groups, "file")
+    # Every allowed value, plus values that must fold (each fold adds at most the "other" series).
+    for cat, grp, action, tier in itertools.product(
+        [*categories, "uncategorized", "not-a-category.example"],
+        [*groups, "default", "10.1.2.3"],
+        [*L.ACTIONS, "weird"],
+        [*L.TIERS, "weird"],
+    ):
+        m.record_request(cat, grp, action, tier, 1, 1)
+    for mode in (*L.TLS_MODES, "weird"):
+        m.record_tls(mode)
+    for engine in (*L.SAFESEARCH_ENGINES, "weird"):
+        m.record_safesearch(engine)
+    for stage in (*L.FILTER_STAGES, "weird"):
+        m.record_filter_error(stage)
+    m.observe_decision(0.001)
+    m.record_reload(True)
+    m.record_reload(False)
+    m.sync.record_attempt()
+    m.sync.record_success()
+    m.sync.set_metadata_expiry(1.0)
+    m.sync.set_active_bundle("7")
+    assert count_series(m) == max_series(n_categories, n_groups)
+
+
+def test_series_do_not_grow_with_hosts_or_clients() -> None:
+    m = Metrics(process_metrics=False)
+    m.set_policy("v1", 0.0, ["games"], ["students"], "file")
+    for i in range(2000):
+        m.record_request(f"site{i}.example", f"10.0.{i // 250}.{i % 250}", "allow", "default", 1, 1)
+        m.topsites.observe("uncategorized", f"www.site{i}.example", f"10.0.{i // 250}.{i % 250}")
+    counts = count_series(m)
+    assert counts["classgate_requests_total"] == 1  # everything folded into other x other x allow
+    assert m.topsites.tracked() <= m.topsites.capacity

@@ -1,0 +1,325 @@
+"""Each addon in-process with mitmproxy.test.taddons + tflow, against the real compiled test policy."""
+
+from __future__ import annotations
+
+import pytest
+from mitmproxy.test import taddons, tflow
+from OpenSSL import SSL
+
+from conftest import GUEST, STUDENT, TEACHER, UNKNOWN, TEST_POLICY
+from metrics import Metrics
+from policies import Policy
+from proxy.addons.request_filter import RequestFilter
+from proxy.addons.safesearch import SafeSearch
+from proxy.addons.tls_gate import TlsGate
+from proxy.addons.usage_metrics import UsageMetrics
+from proxy.failsafe import FailSafe
+from proxy.policy_holder import PolicyHolder
+from proxytest_tls import hello_data, tls_start
+
+MONDAY_0900 = "2026-11-23 09:00"  # class hours
+MONDAY_1200 = "2026-11-23 12:00"
+
+
+@pytest.fixture
+def holder(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(TEST_POLICY, encoding="utf-8")
+    h = PolicyHolder(path, cache_dir=tmp_path / "compiled")
+    h.load()
+    return h
+
+
+@pytest.fixture
+def metrics():
+    return Metrics(process_metrics=False) if "process_metrics" in Metrics.__init__.__code__.co_varnames else Metrics()
+
+
+def sample(m: Metrics, name: str, **labels) -> float:
+    return m.registry.get_sample_value(name, labels) or 0.0
+
+
+def make_flow(client_ip: str, url: str, headers: dict[str, str] | None = None, sni: str | None = None):
+    f = tflow.tflow()
+    f.client_conn.peername = (client_ip, 40000)
+    f.client_conn.sni = sni
+    f.request.url = url
+    for k, v in (headers or {}).items():
+        f.request.headers[k] = v
+    return f
+
+
+@pytest.mark.parametrize(
+    ("client", "url", "now", "action", "rule", "category"),
+    [
+        (TEACHER, "http://allowed.test/", MONDAY_0900, "allow", None, "uncategorized"),
+        (STUDENT, "http://blocked.test/", MONDAY_0900, "block", "harmful", "gambling"),
+        (STUDENT, "https://www.blocked.test/x?y=1", MONDAY_0900, "block", "harmful", "gambling"),
+        (STUDENT, "http://video.test/shorts/abc", MONDAY_0900, "block", "no-shorts", "uncategorized"),
+        (STUDENT, "http://video.test/watch?v=1", MONDAY_0900, "allow", None, "uncategorized"),
+        (STUDENT, "http://social.test/", MONDAY_0900, "block", "focus-in-class", "social"),
+        (STUDENT, "http://social.test/", MONDAY_1200, "allow", None, "social"),
+        (TEACHER, "http://social.test/", MONDAY_0900, "allow", None, "social"),
+        (UNKNOWN, "http://blocked.test/", MONDAY_0900, "block", "harmful", "gambling"),
+    ],
+)
+def test_filter_decides_on_the_full_url(holder, monkeypatch, client, url, now, action, rule, category):
+    monkeypatch.setenv("CLASSGATE_TEST_NOW", now)
+    addon = RequestFilter(holder, FailSafe())
+    with taddons.context(addon):
+        f = make_flow(client, url)
+        addon.requestheaders(f)
+    meta = f.metadata["classgate"]
+    assert (meta["action"], meta["rule"], meta["category"]) == (action, rule, category)
+    assert meta["error"] is False
+    if action == "block":
+        assert f.response.status_code == 403
+        assert meta["ref"] and f.response.headers["X-Classgate-Ref"] == meta["ref"]
+        assert meta["ref"] in f.response.text
+    else:
+        assert f.response is None and meta["ref"] is None
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "sni", "action"),
+    [
+        # Domain fronting: TLS to an allowed name, Host header of a blocked one.
+        ("https://allowed.test/", {"Host": "blocked.test"}, "allowed.test", "block"),
+        # Connection intercepted for a blocked SNI; the request claims another host.
+        ("https://allowed.test/", {"Host": "allowed.test"}, "blocked.test", "block"),
+        # Absolute-form request to a blocked host with an innocent Host header goes to the blocked host.
+        ("http://blocked.test/", {"Host": "allowed.test"}, None, "block"),
+        ("https://allowed.test/", {"Host": "allowed.test"}, "allowed.test", "allow"),
+        # A transparent-mode style target (an IP) with a Host header is judged by the Host header.
+        ("http://10.1.2.3/", {"Host": "allowed.test"}, None, "allow"),
+        ("http://10.1.2.3/", {"Host": "blocked.test"}, None, "block"),
+    ],
+)
+def test_mismatched_names_are_decided_never_waved_through(holder, url, headers, sni, action):
+    addon = RequestFilter(holder, FailSafe())
+    with taddons.context(addon):
+        f = make_flow(TEACHER, url, headers, sni)
+        addon.requestheaders(f)
+    assert f.metadata["classgate"]["action"] == action
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "expected"),
+    [(None, "Trang này đã bị chặn"), ("en-GB,en;q=0.9", "This page is blocked"), ("vi", "Cờ bạc")],
+)
+def test_block_page_language(holder, accept_language, expected):
+    addon = RequestFilter(holder, FailSafe())
+    with taddons.context(addon):
+        f = make_flow(STUDENT, "http://blocked.test/", {"Accept-Language": accept_language} if accept_language else {})
+        addon.requestheaders(f)
+    assert expected in f.response.text
+    assert "Phòng CNTT - cntt@school.test" in f.response.text
+    assert f.response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_hostile_url_is_reflected_inert(holder):
+    addon = RequestFilter(holder, FailSafe())
+    with taddons.context(addon):
+        f = make_flow(STUDENT, 'http://blocked.test/<script>alert(1)</script>?q="><script>x</script>')
+        addon.requestheaders(f)
+    assert f.response.status_code == 403
+    assert "<script" not in f.response.text.lower()
+
+
+@pytest.mark.parametrize(
+    "break_it",
+    [
+        "decide_raises",
+        "decide_host_raises",
+        "no_policy",
+    ],
+)
+def test_fail_closed(holder, monkeypatch, metrics, break_it):
+    def boom(*args, **kwargs):
+        raise RuntimeError("engine exploded")
+
+    url, sni = "http://allowed.test/", None
+    if break_it == "decide_raises":
+        monkeypatch.setattr(Policy, "decide", boom)
+    elif break_it == "decide_host_raises":
+        monkeypatch.setattr(Policy, "decide_host", boom)
+        url, sni = "https://allowed.test/", "other.test"  # SNI mismatch: decide_host is consulted
+    else:
+        holder.policy = None
+    failsafe = FailSafe(metrics)
+    addon = RequestFilter(holder, failsafe)
+    with taddons.context(addon):
+        f = make_flow(TEACHER, url, sni=sni)
+        addon.requestheaders(f)
+    assert f.response is not None and f.response.status_code == 403
+    assert "Bộ lọc tạm thời gặp lỗi" in f.response.text
+    meta = f.metadata["classgate"]
+    assert (meta["action"], meta["tier"], meta["error"]) == ("block", "error", True)
+    assert failsafe.count == 1
+    assert sample(metrics, "classgate_filter_errors_total", stage="request") == 1
+
+
+def test_fail_closed_logs_once_per_cause(holder, monkeypatch, caplog):
+    monkeypatch.setattr(Policy, "decide", lambda *a, **k: 1 / 0)
+    addon = RequestFilter(holder, FailSafe())
+    with taddons.context(addon):
+        for _ in range(5):
+            f = make_flow(TEACHER, "http://allowed.test/")
+            addon.requestheaders(f)
+            assert f.response.status_code == 403
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and "filter error" in r.getMessage()]
+    assert len(errors) == 1
+
+
+def test_each_flow_keeps_the_policy_it_started_with(holder, tmp_path):
+    addon = RequestFilter(holder, FailSafe())
+    with taddons.context(addon):
+        f = make_flow(TEACHER, "http://allowed.test/")
+        addon.requestheaders(f)
+        first = holder.pin(f)
+        holder.policy = object()  # a swap after the flow started (any object: it must not be read)
+        assert holder.pin(f) is first
+
+
+@pytest.mark.parametrize(
+    ("url", "extra_headers", "engine", "check"),
+    [
+        ("https://www.google.com/search?q=x&safe=off", {}, "google", lambda r: r.query.get_all("safe") == ["active"]),
+        ("https://www.google.com.vn/search?q=x", {}, "google", lambda r: r.query["safe"] == "active"),
+        ("https://www.bing.com/search?q=x&adlt=off", {}, "bing", lambda r: r.query["adlt"] == "strict"),
+        ("https://duckduckgo.com/?q=x&kp=-2", {}, "duckduckgo", lambda r: r.query["kp"] == "1"),
+        ("https://www.youtube.com/watch?v=1", {"YouTube-Restrict": "Off"}, "youtube",
+         lambda r: r.headers["YouTube-Restrict"] == "Strict"),
+        ("https://allowed.test/search?q=x&safe=off", {}, None, lambda r: r.query["safe"] == "off"),
+    ],
+)
+def test_safesearch_rewrites(holder, url, extra_headers, engine, check):
+    failsafe = FailSafe()
+    filt, ss = RequestFilter(holder, failsafe), SafeSearch(holder, failsafe)
+    with taddons.context(filt, ss):
+        f = make_flow(TEACHER, url, extra_headers)
+        filt.requestheaders(f)
+        ss.requestheaders(f)
+    assert f.response is None
+    assert f.metadata["classgate"]["safesearch"] == engine
+    assert check(f.request)
+
+
+def test_safesearch_leaves_blocked_flows_alone(holder):
+    failsafe = FailSafe()
+    filt, ss = RequestFilter(holder, failsafe), SafeSearch(holder, failsafe)
+    with taddons.context(filt, ss):
+        f = make_flow(STUDENT, "http://blocked.test/search?q=x")
+        filt.requestheaders(f)
+        ss.requestheaders(f)
+    assert f.metadata["classgate"]["safesearch"] is None
+
+
+# -- the TLS gate -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("client", "sni", "mode", "ignored"),
+    [
+        (TEACHER, "allowed.test", "intercepted", False),
+        (STUDENT, "video.test", "intercepted", False),  # path rules need the URL
+        (GUEST, "allowed.test", "passthrough", True),  # no school CA on the device
+        (UNKNOWN, "allowed.test", "passthrough", True),  # default group is not inspected
+        (TEACHER, "bank.test", "passthrough", True),  # never_decrypt: banking
+        (TEACHER, "www.bank.test", "passthrough", True),
+        (STUDENT, "blocked.test", "intercepted", False),  # blocked, inspected: show the block page
+        (GUEST, "blocked.test", "refused", False),  # blocked, not inspected: refuse
+        (UNKNOWN, "blocked.test", "refused", False),
+        (TEACHER, None, "intercepted", False),  # no SNI: decided on the address (allowed here)
+    ],
+)
+def test_tls_gate(holder, client, sni, mode, ignored):
+    gate = TlsGate(holder, FailSafe())
+    with taddons.context(gate) as tctx:
+        data = hello_data(tctx, client, sni)
+        gate.tls_clienthello(data)
+        start = tls_start(data)
+        gate.tls_start_client(start)
+    assert gate.counts[mode] == 1
+    assert data.ignore_connection is ignored
+    if mode == "refused":
+        assert isinstance(start.ssl_conn, SSL.Connection)  # the refusing connection, no certificate
+        assert data.establish_server_tls_first is False
+    else:
+        assert start.ssl_conn is None  # left to mitmproxy's TlsConfig
+
+
+@pytest.mark.parametrize(
+    ("client", "server", "mode"),
+    [
+        (GUEST, ("blocked.test", 443), "refused"),
+        (GUEST, ("10.9.8.7", 443), "passthrough"),  # a bare IP: the policy allows it by default
+        (GUEST, None, "refused"),  # no SNI and no address: nothing to judge, an error decision
+        (TEACHER, None, "intercepted"),  # ... which an inspected client gets as the error page
+    ],
+)
+def test_tls_gate_without_sni_judges_the_address(holder, client, server, mode):
+    gate = TlsGate(holder, FailSafe())
+    with taddons.context(gate) as tctx:
+        data = hello_data(tctx, client, None, server=server)
+        gate.tls_clienthello(data)
+    assert gate.counts[mode] == 1
+
+
+@pytest.mark.parametrize("client", [TEACHER, GUEST])
+def test_tls_gate_fails_closed(holder, monkeypatch, metrics, client):
+    monkeypatch.setattr(Policy, "decide_host", lambda *a, **k: 1 / 0)
+    gate = TlsGate(holder, FailSafe(metrics), metrics)
+    with taddons.context(gate) as tctx:
+        data = hello_data(tctx, client, "allowed.test")
+        gate.tls_clienthello(data)
+        start = tls_start(data)
+        gate.tls_start_client(start)
+    assert data.ignore_connection is False  # never passthrough on error
+    assert isinstance(start.ssl_conn, SSL.Connection)
+    assert sample(metrics, "classgate_filter_errors_total", stage="tls") == 1
+    assert sample(metrics, "classgate_tls_connections_total", mode="refused") == 1
+
+
+@pytest.mark.parametrize(
+    ("client", "host", "status"),
+    [
+        (GUEST, "blocked.test", 403),  # refused before any TLS
+        (STUDENT, "blocked.test", None),  # inspected: let TLS start so the block page can show
+        (GUEST, "allowed.test", None),
+    ],
+)
+def test_connect(holder, client, host, status):
+    gate = TlsGate(holder, FailSafe())
+    with taddons.context(gate):
+        f = tflow.tflow()
+        f.client_conn.peername = (client, 40000)
+        f.request.method = "CONNECT"
+        f.request.host, f.request.port = host, 443
+        gate.http_connect(f)
+    assert (f.response.status_code if f.response else None) == status
+
+
+# -- the metrics bridge ------------------------------------------------------------------------------
+
+def test_usage_metrics_counts_each_flow_once(holder, metrics):
+    holder.metrics = metrics
+    metrics.set_policy(holder.policy.version, 0.0, holder.policy.categories, holder.policy.groups, "file")
+    failsafe = FailSafe(metrics)
+    filt, ss, um = RequestFilter(holder, failsafe), SafeSearch(holder, failsafe), UsageMetrics(metrics)
+    with taddons.context(filt, ss, um):
+        for client, url in [
+            (STUDENT, "http://blocked.test/"),
+            (STUDENT, "http://blocked.test/a"),
+            (TEACHER, "https://www.google.com/search?q=x"),
+        ]:
+            f = make_flow(client, url)
+            filt.requestheaders(f)
+            ss.requestheaders(f)
+            if f.response is None:
+                f.response = tflow.tresp()
+            um.response(f)
+            um.error(f)  # a later error on the same flow must not count it again
+    assert sample(metrics, "classgate_requests_total", category="gambling", group="students", action="block") == 2
+    assert sample(metrics, "classgate_requests_total", category="uncategorized", group="teachers", action="allow") == 1
+    assert sample(metrics, "classgate_safesearch_rewrites_total", engine="google") == 1
+    assert sample(metrics, "classgate_blocked_requests_total", category="gambling", tier="department") == 2
