@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from urllib.parse import urlsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine_data import categories_of, make_document, make_stream, make_tree  # noqa: E402
+from engine_data import categories_of, make_document, make_stream, make_tree
 
 
 def rss_kib() -> dict[str, int]:
@@ -80,14 +81,15 @@ def _peak_mib() -> float:
     return 0.0
 
 
-def _run(policy, urls: list[str], clients: list[str]) -> tuple[float, dict[str, int]]:  # noqa: ANN001
+def _run(policy, urls: list[str], clients: list[str]) -> tuple[float, float, dict[str, int]]:
+    """Wall seconds, CPU seconds of this process (the fairer figure on a shared machine), actions taken."""
     decide = policy.decide
     actions: dict[str, int] = {}
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for u, c in zip(urls, clients):
         d = decide(u, c)
         actions[d.action] = actions.get(d.action, 0) + 1
-    return time.perf_counter() - t, actions
+    return time.perf_counter() - t, time.process_time() - cpu, actions
 
 
 def phase_ours(args: argparse.Namespace) -> dict:
@@ -102,16 +104,20 @@ def phase_ours(args: argparse.Namespace) -> dict:
     load_s = time.perf_counter() - t
     assert policy.stats.index_cached, "run the compile phase first"
     after_load = rss_kib()
-    seconds, actions = _run(policy, urls, clients)
+    seconds, cpu, actions = _run(policy, urls, clients)
     after_run = rss_kib()
+    hit_rates = {name: round(fn.cache_info().hits / max(1, fn.cache_info().hits + fn.cache_info().misses), 3)
+                 for name, fn in (("url", policy._parse), ("host", policy._host_facts))}
     uncached = compile_policy(doc, args.work / "compiled", cache_size=0)
     n_off = min(len(urls), args.uncached_urls)
-    off_seconds, off_actions = _run(uncached, urls[:n_off], clients[:n_off])
+    off_seconds, off_cpu, off_actions = _run(uncached, urls[:n_off], clients[:n_off])
     # Same answers with and without caches on the measured prefix.
     check = [policy.decide(u, c)[:5] == uncached.decide(u, c)[:5] for u, c in zip(urls[:20000], clients[:20000])]
     return {
-        "load_s": load_s, "decisions": len(urls), "per_s": len(urls) / seconds, "actions": actions,
-        "uncached_decisions": n_off, "uncached_per_s": n_off / off_seconds, "uncached_actions": off_actions,
+        "load_s": load_s, "decisions": len(urls), "per_s": len(urls) / seconds, "per_cpu_s": len(urls) / cpu,
+        "actions": actions, "cache_hit_rates": hit_rates,
+        "uncached_decisions": n_off, "uncached_per_s": n_off / off_seconds, "uncached_per_cpu_s": n_off / off_cpu,
+        "uncached_actions": off_actions,
         "same_answers_cached_vs_uncached": all(check),
         "rss_load_mib": (after_load["VmRSS"] - base["VmRSS"]) / 1024,
         "rss_after_stream_mib": (after_run["VmRSS"] - base["VmRSS"]) / 1024,
@@ -135,7 +141,7 @@ def phase_naive(args: argparse.Namespace) -> dict:
     load_s = time.perf_counter() - t
     mem = rss_kib()
     hits = 0
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     for u in urls:
         host = urlsplit(u).hostname or ""
         labels = host.split(".")
@@ -143,8 +149,9 @@ def phase_naive(args: argparse.Namespace) -> dict:
             if ".".join(labels[i:]) in table:
                 hits += 1
                 break
-    seconds = time.perf_counter() - t
-    return {"load_s": load_s, "entries": len(table), "per_s": len(urls) / seconds, "hits": hits,
+    seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return {"load_s": load_s, "entries": len(table), "per_s": len(urls) / seconds, "per_cpu_s": len(urls) / cpu,
+            "hits": hits,
             "rss_mib": (mem["VmRSS"] - base["VmRSS"]) / 1024,
             "bytes_per_entry": (mem["VmRSS"] - base["VmRSS"]) * 1024 / len(table)}
 
@@ -199,15 +206,22 @@ def phase_squidguard(args: argparse.Namespace) -> dict:
         t = time.perf_counter()
         subprocess.run([binary, "-c", str(conf), "-C", "all"], check=True, capture_output=True, timeout=900)
         build_s = time.perf_counter() - t
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), _children_cpu()
         with open(stream, "rb") as stdin:
-            result = subprocess.run([binary, "-c", str(conf)], stdin=stdin, capture_output=True, timeout=1800)
-        seconds = time.perf_counter() - t
+            result = subprocess.run([binary, "-c", str(conf)], stdin=stdin, capture_output=True, timeout=1800,
+                                    check=False)
+        seconds, cpu = time.perf_counter() - t, _children_cpu() - cpu
         answers = result.stdout.decode(errors="replace").splitlines()
-        out[mode] = {"build_s": build_s, "per_s": len(urls) / seconds, "answers": len(answers),
+        out[mode] = {"build_s": build_s, "per_s": len(urls) / seconds, "per_cpu_s": len(urls) / cpu,
+                     "answers": len(answers),
                      "redirected": sum(1 for a in answers if "blocked.example" in a), "rc": result.returncode}
     out["categories"] = blocked
     return out
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 PHASES = {"compile": phase_compile, "ours": phase_ours, "naive": phase_naive, "squidguard": phase_squidguard}
@@ -234,7 +248,7 @@ def main() -> None:
         print(json.dumps(PHASES[args.phase](args)))
         return
 
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f} at start")
     t = time.perf_counter()
     tree = make_tree(args.work, args.adult)
     load_stream(args.work, tree, args.urls)
@@ -250,6 +264,7 @@ def main() -> None:
         results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"{phase}: {json.dumps(results[phase])}", flush=True)
     report(results)
+    print(f"load average {os.getloadavg()[0]:.2f} at the end")
 
 
 def report(r: dict) -> None:
@@ -260,17 +275,21 @@ def report(r: dict) -> None:
           f" x{n['bytes_per_entry'] / c['bytes_per_entry']:.1f})")
     print(f"cold compile {c['compile_s']:.2f}s (peak RSS {c['peak_rss_mib']:.0f} MiB); load of compiled policy"
           f" {o['load_s']:.3f}s (naive dict load {n['load_s']:.2f}s)")
-    print(f"full decisions/s, caches on : {o['per_s']:,.0f}  (x{o['per_s'] / n['per_s']:.2f} the naive lookup)")
-    print(f"full decisions/s, caches off: {o['uncached_per_s']:,.0f}  (x{o['uncached_per_s'] / n['per_s']:.2f})")
-    print(f"naive dict suffix walk/s    : {n['per_s']:,.0f} (host lookup only), RSS {n['rss_mib']:.0f} MiB")
+    print(f"full decisions/s, caches on : {o['per_s']:,.0f} wall, {o['per_cpu_s']:,.0f} per CPU-second"
+          f" (x{o['per_cpu_s'] / n['per_cpu_s']:.2f} the naive lookup; cache hit rates {o['cache_hit_rates']})")
+    print(f"full decisions/s, caches off: {o['uncached_per_s']:,.0f} wall, {o['uncached_per_cpu_s']:,.0f} per CPU-second"
+          f" (x{o['uncached_per_cpu_s'] / n['per_cpu_s']:.2f})")
+    print(f"naive dict suffix walk/s    : {n['per_s']:,.0f} wall, {n['per_cpu_s']:,.0f} per CPU-second"
+          f" (host lookup only), RSS {n['rss_mib']:.0f} MiB")
     print(f"RSS of the loaded policy after the stream: {o['rss_after_stream_mib']:.0f} MiB"
           f" (file-backed, shareable {o['rss_file_after_stream_mib']:.0f} MiB, private {o['rss_anon_after_stream_mib']:.0f} MiB)")
     sg = r.get("squidguard")
     if sg and "skipped" not in sg:
         for mode in ("per_category", "merged"):
             m = sg[mode]
-            print(f"squidGuard {mode}: {m['per_s']:,.0f}/s (ours x{o['per_s'] / m['per_s']:.1f} cached,"
-                  f" x{o['uncached_per_s'] / m['per_s']:.1f} uncached), db build {m['build_s']:.1f}s,"
+            print(f"squidGuard {mode}: {m['per_s']:,.0f}/s wall, {m['per_cpu_s']:,.0f} per CPU-second (ours"
+                  f" x{o['per_cpu_s'] / m['per_cpu_s']:.1f} cached, x{o['uncached_per_cpu_s'] / m['per_cpu_s']:.1f}"
+                  f" uncached, per CPU-second), db build {m['build_s']:.1f}s,"
                   f" {m['redirected']:,} of {m['answers']:,} redirected")
     elif sg:
         print(f"squidGuard: {sg['skipped']}")

@@ -88,11 +88,18 @@ def make_document(tree: Path) -> Document:
     )
 
 
-def make_stream(tree: Path, n: int, population: int = 200_000, zipf_a: float = 1.1, seed: int = 7
+def zipf_ranks(rng: np.random.Generator, n: int, population: int, s: float) -> np.ndarray:
+    """n ranks in [0, population) with P(rank r) proportional to 1/(r+1)**s (a truncated Zipf law)."""
+    cdf = np.cumsum(1.0 / np.arange(1, population + 1) ** s)
+    return np.minimum(np.searchsorted(cdf / cdf[-1], rng.random(n)), population - 1)
+
+
+def make_stream(tree: Path, n: int, population: int = 200_000, zipf_s: float = 1.0, seed: int = 7
                 ) -> tuple[list[str], list[str]]:
-    """n (url, client) pairs. Hosts: half drawn from the lists (a quarter with "www."), half unlisted; each
-    request picks a host by a Zipf(a) rank over the population (a few hosts get most traffic, as real
-    traffic does). Paths: 60% "/", else /<word>/<k>.html with k Zipf-drawn. Clients: 70% students."""
+    """n (url, client) pairs. Host population: half drawn from the lists (a quarter of those with "www."),
+    half unlisted, shuffled; each request picks a host by a truncated Zipf(s=1.0) rank over the population
+    (a few hosts get most of the traffic, as in proxy traces). Paths: 60% "/", else /<word>/<k>.html with the
+    word uniform over 500 and k Zipf over 1000. Clients: 70% students, 10% teachers, 20% other."""
     rng = np.random.default_rng(seed)
     listed: list[str] = []
     for name in categories_of(tree):
@@ -100,15 +107,16 @@ def make_stream(tree: Path, n: int, population: int = 200_000, zipf_a: float = 1
         if f.exists():
             listed.extend(ln for ln in f.read_text().splitlines() if ln and not ln.startswith("#"))
     pick = rng.choice(len(listed), population // 2, replace=False)
-    hosts = [("www." + listed[i]) if rng.random() < 0.25 else listed[i] for i in pick.tolist()]
+    hosts = [("www." + listed[i]) if rng.random() < 0.25 and not listed[i][-1].isdigit() else listed[i]
+             for i in pick.tolist()]
     hosts += [f"{lb}.{t}" for lb, t in zip(random_labels(rng, population - len(hosts)),
                                            ["edu.vn", "com.vn", "com", "org", "net"] * population)]
     order = rng.permutation(len(hosts))
     hosts = [hosts[i] for i in order.tolist()]
-    ranks = rng.zipf(zipf_a, n) % len(hosts)
+    ranks = zipf_ranks(rng, n, len(hosts), zipf_s)
     words = random_labels(rng, 500, 3, 8)
     paths = rng.random(n)
-    k = rng.zipf(1.3, n) % 1000
+    k = zipf_ranks(rng, n, 1000, 1.0)
     w = rng.integers(0, len(words), n)
     schemes = rng.random(n)
     urls = [

@@ -61,8 +61,10 @@ def typical_series(categories: int, groups: int, *, sync: bool = True) -> int:
     return (
         3 * per_request
         + cat * 3  # blocked: a category is blocked by about 3 tiers (locked/department/school) at most
-        + fixed["classgate_tls_connections_total"] - 1
-        + fixed["classgate_safesearch_rewrites_total"] - 1
+        + fixed["classgate_tls_connections_total"]
+        - 1
+        + fixed["classgate_safesearch_rewrites_total"]
+        - 1
         + fixed["classgate_filter_errors_total"]
         + fixed["classgate_decision_duration_seconds"]
         + fixed["classgate_policy_reloads_total"]
@@ -88,7 +90,7 @@ def count_names(policy: str, overlay: str | None = None) -> tuple[str, int, int]
         with open(path, encoding="utf-8") as f:
             doc = yaml.safe_load(f)
         if not isinstance(doc, dict):
-            raise ValueError(f"{path}: not a classgate policy")
+            raise ValueError(f"{path}: not a classgate policy")  # noqa: TRY004 (bad input, not a bad type)
         name = name or str(doc.get("name", path))
         categories |= set(doc.get("categories") or {})
         groups |= set(doc.get("groups") or {}) - {L.DEFAULT_GROUP}
@@ -116,7 +118,9 @@ def main(argv: list[str]) -> int:
     total = sum(bound.values())
     print(f"  {'upper bound per gateway':<42}    {total}")
     print(f"  {'typical, forwarded to the Department':<42}  ~ {typical}")
-    print(f"  {args.schools} schools: typical ~ {typical * args.schools:,}, upper bound {total * args.schools:,}")
+    print(
+        f"  {args.schools} schools: typical ~ {typical * args.schools:,}, upper bound {total * args.schools:,}"
+    )
     return 0
 
 

@@ -23,7 +23,21 @@ from metrics.topsites import TopSites
 
 # Deciding is an index lookup plus a few rules: tens of microseconds normally, milliseconds when
 # something is wrong (a huge regex, a cold page cache). Buckets span 10 us .. 0.25 s.
-DECISION_BUCKETS = (1e-05, 2.5e-05, 5e-05, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.25)
+DECISION_BUCKETS = (
+    1e-05,
+    2.5e-05,
+    5e-05,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.1,
+    0.25,
+)
 
 # `_created` series double the count of every counter and nothing of ours reads them.
 disable_created_metrics()
@@ -45,40 +59,55 @@ class Metrics:
         r = self.registry
         by_request = ["category", "group", "action"]
         self.requests = Counter(
-            "classgate_requests", "HTTP requests decided, by destination category, client group and action.",
-            by_request, registry=r,
+            "classgate_requests",
+            "HTTP requests decided, by destination category, client group and action.",
+            by_request,
+            registry=r,
         )
         self.request_bytes = Counter(
             "classgate_request_bytes", "Bytes of request bodies sent by clients.", by_request, registry=r
         )
         self.response_bytes = Counter(
-            "classgate_response_bytes", "Bytes of response bodies received by clients.", by_request, registry=r
+            "classgate_response_bytes",
+            "Bytes of response bodies received by clients.",
+            by_request,
+            registry=r,
         )
         self.blocked = Counter(
-            "classgate_blocked_requests", "Requests blocked, by category and by the tier of the rule that blocked.",
-            ["category", "tier"], registry=r,
+            "classgate_blocked_requests",
+            "Requests blocked, by category and by the tier of the rule that blocked.",
+            ["category", "tier"],
+            registry=r,
         )
         self.tls = Counter(
             "classgate_tls_connections",
             "HTTPS connections by handling: intercepted, passed through untouched, refused by SNI.",
-            ["mode"], registry=r,
+            ["mode"],
+            registry=r,
         )
         self.safesearch = Counter(
-            "classgate_safesearch_rewrites", "Requests rewritten to enforce SafeSearch, by engine.",
-            ["engine"], registry=r,
+            "classgate_safesearch_rewrites",
+            "Requests rewritten to enforce SafeSearch, by engine.",
+            ["engine"],
+            registry=r,
         )
         self.filter_errors = Counter(
             "classgate_filter_errors",
             "Internal errors inside the filter; each one was answered with a block (fail closed).",
-            ["stage"], registry=r,
+            ["stage"],
+            registry=r,
         )
         self.decision_seconds = Histogram(
-            "classgate_decision_duration_seconds", "Time to decide one request.",
-            buckets=DECISION_BUCKETS, registry=r,
+            "classgate_decision_duration_seconds",
+            "Time to decide one request.",
+            buckets=DECISION_BUCKETS,
+            registry=r,
         )
         self.reloads = Counter(
-            "classgate_policy_reloads", "Policy loads: succeeded, or rejected (the previous policy stayed).",
-            ["result"], registry=r,
+            "classgate_policy_reloads",
+            "Policy loads: succeeded, or rejected (the previous policy stayed).",
+            ["result"],
+            registry=r,
         )
         # Series for the fixed enums exist from the start at 0, so `rate()` and alerts see the first
         # event instead of a series appearing out of nowhere.
@@ -110,7 +139,13 @@ class Metrics:
         self._lock = threading.Lock()
 
     def record_request(
-        self, category: str, group: str, action: str, tier: str, request_bytes: int = 0, response_bytes: int = 0
+        self,
+        category: str,
+        group: str,
+        action: str,
+        tier: str,
+        request_bytes: int = 0,
+        response_bytes: int = 0,
     ) -> None:
         """One decided HTTP request (allowed or blocked), with the body sizes that went each way."""
         labels = self._labels
@@ -118,7 +153,9 @@ class Metrics:
         children = self._children.get(key)
         if children is None:
             children = self._children[key] = (
-                self.requests.labels(*key), self.request_bytes.labels(*key), self.response_bytes.labels(*key)
+                self.requests.labels(*key),
+                self.request_bytes.labels(*key),
+                self.response_bytes.labels(*key),
             )
         requests, sent, received = children
         requests.inc()  # type: ignore[attr-defined]
@@ -137,7 +174,7 @@ class Metrics:
         self.decision_seconds.observe(max(0.0, float(seconds)))
 
     def record_tls(self, mode: str) -> None:
-        """"intercepted" | "passthrough" | "refused" (blocked by SNI before any HTTP)."""
+        """ "intercepted" | "passthrough" | "refused" (blocked by SNI before any HTTP)."""
         self.tls.labels(L.fold(mode, L.TLS_MODES)).inc()
 
     def record_safesearch(self, engine: str) -> None:
@@ -151,7 +188,12 @@ class Metrics:
         self.reloads.labels("succeeded" if ok else "rejected").inc()
 
     def set_policy(
-        self, version: str, loaded_at: float, categories: Iterable[str], groups: Iterable[str], source: str = "file"
+        self,
+        version: str,
+        loaded_at: float,
+        categories: Iterable[str],
+        groups: Iterable[str],
+        source: str = "file",
     ) -> None:
         """The policy now in force: its categories and groups become the allowed label values."""
         new = L.PolicyLabels(categories, groups)

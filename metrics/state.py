@@ -60,7 +60,9 @@ class StateCollector(Collector):
             yield GaugeMetricFamily(
                 "classgate_policy_categories", "Categories in the policy in force.", value=policy.categories
             )
-            yield GaugeMetricFamily("classgate_policy_groups", "Groups in the policy in force.", value=policy.groups)
+            yield GaugeMetricFamily(
+                "classgate_policy_groups", "Groups in the policy in force.", value=policy.groups
+            )
         yield GaugeMetricFamily(
             "classgate_topsites_tracked_domains",
             "Domain counters in use by the top-sites summary (bounded by categories x capacity).",

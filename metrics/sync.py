@@ -122,21 +122,29 @@ class SyncMetrics(Collector):
             for name, doc, value in (
                 ("last_attempt", "When the last poll started (unix time).", self._last_attempt),
                 ("last_success", "When a poll last succeeded (unix time).", self._last_success),
-                ("metadata_expiry", "When the trusted TUF metadata expires (unix time).", self._metadata_expiry),
+                (
+                    "metadata_expiry",
+                    "When the trusted TUF metadata expires (unix time).",
+                    self._metadata_expiry,
+                ),
             ):
                 if value is not None:
                     yield GaugeMetricFamily(f"classgate_sync_{name}_timestamp_seconds", doc, value=value)
             if self._bundle is not None:
                 version, installed_at = self._bundle
                 info = GaugeMetricFamily(
-                    "classgate_sync_bundle_info", "The active Department bundle (always 1).", labels=["version"]
+                    "classgate_sync_bundle_info",
+                    "The active Department bundle (always 1).",
+                    labels=["version"],
                 )
                 info.add_metric([version], 1)
                 yield info
                 number = _as_number(version)
                 if number is not None:
                     yield GaugeMetricFamily(
-                        "classgate_sync_bundle_version", "The active bundle version as a number.", value=number
+                        "classgate_sync_bundle_version",
+                        "The active bundle version as a number.",
+                        value=number,
                     )
                 yield GaugeMetricFamily(
                     "classgate_sync_bundle_installed_timestamp_seconds",

@@ -3,7 +3,8 @@
 Hosts follow the WHATWG URL Standard's host parser (the web-platform-tests data is the oracle in
 tests/engine/test_wpt_hosts.py), so a filter cannot be talked round by spelling the same host in
 another way: `EXAMPLE.com`, `ex%61mple.com`, Unicode vs punycode, `http://2130706433/`, `[0:0::1]`.
-We add one thing browsers keep: trailing dots are dropped (`example.com.` resolves to the same site).
+We differ in one thing browsers keep: a trailing dot is dropped (`example.com.` resolves to the same site),
+and a host with an empty last label after that (`example.com..`) is an error, so a block.
 
 Paths are normalised the way servers read them: backslashes are slashes, dot segments are resolved,
 percent-encoded unreserved characters are decoded and other escapes upper-cased. Case is kept here;
@@ -33,11 +34,10 @@ _C0_SPACE = "".join(chr(c) for c in range(0x21))
 # The common case, already canonical but for case: http(s), plain host, path without "%" or dot segments,
 # query of characters the standard leaves alone. Everything else takes the full parser below.
 _FAST_URL = re.compile(
-    r"((?i:https?))://([A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*)(?::([0-9]{1,5}))?"
+    r"((?i:https?))://((?:[A-Za-z0-9_-]+\.)*[A-Za-z][A-Za-z0-9_-]*)(?::([0-9]{1,5}))?"
     r"(/[A-Za-z0-9\-._~!$&()*+,;=:@/]*)?(?:\?([!$%&()*+,\-./0-9:;=?@A-Z\[\\\]^_`a-z{|}~]*))?(?:#.*)?",
-    re.S,
+    re.DOTALL,
 )
-_CLEAN_HOST = re.compile(r"(?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*")
 _QUERY_ENCODE = frozenset("\x20\"#<>'\x7f") | frozenset(chr(c) for c in range(0x20))
 
 
@@ -89,11 +89,13 @@ def _parse_domain(text: str, raw: str) -> str:
         bad = next((c for c in ascii_host if c in _FORBIDDEN_DOMAIN), None)
         if bad is not None:
             raise UrlError(f"forbidden character {bad!r} in host {raw!r}")
-    if _ends_in_number(ascii_host):
-        return _parse_ipv4(ascii_host, raw)
-    host = ascii_host.rstrip(".")
-    if not host:
-        raise UrlError(f"empty host: {raw!r}")
+    # One trailing dot is the DNS root ("example.com." is example.com); more would leave an empty last label,
+    # which no resolver accepts: an error (and a block), so that stripping never turns "0.." into an address.
+    host = ascii_host.removesuffix(".")
+    if not host or host.endswith("."):
+        raise UrlError(f"empty label at the end of host {raw!r}")
+    if _ends_in_number(host):
+        return _parse_ipv4(host, raw)
     return host
 
 
@@ -265,6 +267,16 @@ def canonical_url(url: str) -> CanonicalUrl:
         raise UrlError(f"URL must be text, not {type(url).__name__}")
     m = _FAST_URL.fullmatch(url)
     if m is not None:
+        scheme, host, port_text, path, query = m.groups()
+        # The regex already required a host whose last label starts with a letter (never an IPv4 number).
+        if not port_text and (not path or "/." not in path):
+            scheme = scheme.lower()
+            host = host.lower()
+            path = path or "/"
+            if query:
+                return CanonicalUrl(scheme, host, SPECIAL_PORTS[scheme], path, query,
+                                    f"{scheme}://{host}{path}?{query}")
+            return CanonicalUrl(scheme, host, SPECIAL_PORTS[scheme], path, "", f"{scheme}://{host}{path}")
         fast = _fast_url(m)
         if fast is not None:
             return fast
@@ -315,7 +327,7 @@ def _fast_url(m: re.Match[str]) -> CanonicalUrl | None:
     scheme, host, port_text, path, query = m.groups()
     scheme = scheme.lower()
     host = host.lower()
-    if not _CLEAN_HOST.fullmatch(host) or (path and "/." in path):
+    if path and "/." in path:
         return None
     default_port = SPECIAL_PORTS[scheme]
     port = int(port_text) if port_text else default_port
@@ -402,4 +414,4 @@ def is_ip_literal(host: str) -> bool:
     return host.startswith("[") or _ends_in_number(host)
 
 
-__all__ = ["CanonicalUrl", "UrlError", "canonical_host", "canonical_url", "normalise_path", "is_ip_literal"]
+__all__ = ["CanonicalUrl", "UrlError", "canonical_host", "canonical_url", "is_ip_literal", "normalise_path"]

@@ -5,8 +5,9 @@ rule conditions to sets, and returns a `Policy`. `Policy.decide` canonicalises t
 group and the active schedules, looks the destination up in the index, and walks the rules in order:
 the first rule whose conditions all hold decides; none -> the document's default.
 
-Caches (sized by `cache_size`, 0 turns them all off, for measuring): parsed URLs by raw text, destination
-facts by canonical host, and whole outcomes by (host, path if it matters, group, active schedules).
+Caches (functools.lru_cache, each bounded by `cache_size`; 0 turns them all off, for measuring): parsed URLs
+by raw text, canonical hosts by raw host, destination facts by canonical host, and whole outcomes by
+(host, path if it matters, group, active schedules).
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ import datetime as dt
 import functools
 import logging
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,13 +27,15 @@ from policies.canonical import CanonicalUrl, canonical_host, canonical_url
 from policies.decision import Decision, Match, PolicyStats, error_decision
 from policies.errors import PolicyError, Problem, UrlError
 from policies.groups import GroupResolver
-from policies.index import DomainIndex, host_suffixes
+from policies.index import DomainIndex
 from policies.listindex import content_digest, load_index, plan_lists
 from policies.model import DEFAULT_GROUP, Document, Rule
 from policies.schedules import END_OF_DAY, active_schedules
 
 log = logging.getLogger("classgate.policy")
 DEFAULT_CACHE_SIZE = 65536
+# Decision is a NamedTuple; building it through tuple.__new__ skips a Python-level __new__ per request.
+_new_decision = functools.partial(tuple.__new__, Decision)
 
 # A destination's facts: (categories sorted, rule positions whose own domains/urls hit, category matches).
 _Dest = tuple[tuple[str, ...], frozenset[int], tuple[Match, ...]]
@@ -42,8 +43,18 @@ _NO_DEST: _Dest = ((), frozenset(), ())
 
 
 class _CompiledRule:
-    __slots__ = ("name", "action", "tier", "groups", "when", "categories", "regex", "any_destination", "position",
-                 "path_sensitive")
+    __slots__ = (
+        "action",
+        "any_destination",
+        "categories",
+        "groups",
+        "name",
+        "path_sensitive",
+        "position",
+        "regex",
+        "tier",
+        "when",
+    )
 
     def __init__(self, position: int, rule: Rule):
         self.position = position
@@ -88,14 +99,14 @@ class Policy:
         self._list_categories = [list_categories.get(name, ()) for name in index.lists]
         self._list_rule = [int(n.split(":", 1)[1]) if n.startswith("rule:") else -1 for n in index.lists]
         self._cache_size = cache_size
-        self._outcomes: OrderedDict[tuple, tuple] = OrderedDict()
-        self._lock = threading.Lock()
         if cache_size > 0:
             self._parse: Callable[[str], CanonicalUrl] = functools.lru_cache(cache_size)(canonical_url)
             self._host: Callable[[str], str] = functools.lru_cache(cache_size)(canonical_host)
             self._host_facts = functools.lru_cache(cache_size)(self._host_facts_uncached)
+            self._outcome = functools.lru_cache(cache_size)(self._outcome_uncached)
         else:
             self._parse, self._host, self._host_facts = canonical_url, canonical_host, self._host_facts_uncached
+            self._outcome = self._outcome_uncached
 
     # ------------------------------------------------------------------ public API
 
@@ -111,35 +122,27 @@ class Policy:
                 cu = self._parse(url)
             except UrlError as exc:
                 return error_decision(f"malformed URL: {exc}", group)
-            schedules = self._active(at)
-            host = cu.host
-            dest, url_hosts = self._host_facts(host)
-            if url_hosts or self._has_regex:
-                path_key: object = cu.text if self._has_regex else (cu.path.lower(), cu.query)
+            schedules = self._active(at) if self._schedules else ()
+            host, text = cu.host, cu.text
+            # The path (and query) are part of the outcome only where they can change it: under hosts with
+            # `urls` entries, or for every URL when some rule has a regex. Elsewhere one entry per host serves.
+            if self._has_regex:
+                outcome = self._outcome(host, cu.path, cu.query, text, group, schedules)
+            elif self._host_facts(host)[1]:
+                outcome = self._outcome(host, cu.path.lower(), cu.query, None, group, schedules)
             else:
-                path_key = None
-            key = (host, path_key, group, schedules)
-            outcomes = self._outcomes
-            outcome = outcomes.get(key)
-            if outcome is None:
-                if url_hosts:
-                    dest = self._merge(dest, self._index.url_hits(url_hosts, cu.path, cu.query))
-                outcome = self._evaluate(dest, group, schedules, cu.text)
-                if self._cache_size:
-                    with self._lock:
-                        outcomes[key] = outcome
-                        if len(outcomes) > self._cache_size:
-                            outcomes.popitem(last=False)  # least recently used
-            elif self._cache_size:
-                try:
-                    outcomes.move_to_end(key)
-                except KeyError:  # evicted by another thread in between: harmless
-                    pass
-            action, rule, tier, categories, matched = outcome
-            return Decision(action, rule, tier, group, categories, schedules, matched, host, cu.text)
+                outcome = self._outcome(host, None, None, None, group, schedules)
+            return _new_decision((*outcome[:3], group, outcome[3], schedules, outcome[4], host, text, None, False))
         except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
             return error_decision(f"internal error: {type(exc).__name__}", group)
+
+    def _outcome_uncached(self, host: str, path: str | None, query: str | None, text: str | None, group: str,
+                          schedules: tuple[str, ...]) -> tuple:
+        dest, url_hosts = self._host_facts(host)
+        if url_hosts and path is not None:
+            dest = self._merge(dest, self._index.url_hits(url_hosts, path, query or ""))
+        return self._evaluate(dest, group, schedules, text or "")
 
     def decide_host(self, host: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
         """The decision for a host alone (TLS SNI, CONNECT). `needs_path` says a rule looking at the path
@@ -173,8 +176,7 @@ class Policy:
             return error_decision(f"internal error: {type(exc).__name__}", group)
 
     def clear_caches(self) -> None:
-        self._outcomes.clear()
-        for fn in (self._parse, self._host, self._host_facts):
+        for fn in (self._parse, self._host, self._host_facts, self._outcome):
             getattr(fn, "cache_clear", lambda: None)()
 
     # ------------------------------------------------------------------ internals
@@ -197,10 +199,8 @@ class Policy:
         return active
 
     def _host_facts_uncached(self, host: str) -> tuple[_Dest, list[str]]:
-        suffixes = host_suffixes(host)
-        hits = self._index.host_hits(suffixes)
-        dest = self._merge(_NO_DEST, hits) if hits else _NO_DEST
-        return dest, self._index.url_hosts_of(suffixes)
+        hits, url_hosts = self._index.lookup_host(host)
+        return (self._merge(_NO_DEST, hits) if hits else _NO_DEST), url_hosts
 
     def _facts_of_set(self, sid: int) -> tuple[frozenset[str], frozenset[int], tuple[tuple[str, str], ...]]:
         facts = self._set_facts.get(sid)

@@ -20,11 +20,13 @@ from __future__ import annotations
 import bisect
 import json
 import mmap
+import operator
 import os
 import struct
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,9 @@ def build_index(lists: Sequence[IndexInput]) -> bytes:
     directory = np.searchsorted(buckets, np.arange(2**dir_bits + 1, dtype=np.int64), side="left").astype(np.uint32)
     urlhosts = np.unique(np.fromiter((key_hash(h) for h in url_hosts), dtype=np.uint64, count=len(url_hosts)))
     meta = {
+        # Whether any entry is a single label ("com", "localhost"): if none, lookups skip the last suffix.
+        "single_label": not all(all(map(operator.contains, lst.domains, repeat("."))) for lst in lists)
+        or any("." not in h for h in url_hosts),
         "lists": names,
         "sets": table,
         "counts": counts,
@@ -194,9 +199,10 @@ class DomainIndex:
         self.junk_lines: tuple[int, ...] = tuple(meta["junk_lines"])
         self.problems = [Problem(*p) for p in meta["problems"]]
         self.size = n
+        self.single_label = bool(meta.get("single_label", True))
 
     @classmethod
-    def open(cls, path: Path) -> "DomainIndex":
+    def open(cls, path: Path) -> DomainIndex:
         with open(path, "rb") as f:
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         return cls(mapped)
@@ -216,14 +222,35 @@ class DomainIndex:
             return self._sets[i]
         return -1
 
-    def host_hits(self, suffixes: Iterable[str]) -> list[tuple[str, int]]:
+    def host_hits(self, suffixes: Sequence[str]) -> list[tuple[str, int]]:
         """(suffix, list-set id) for each suffix of a host held by some list."""
+        if not self.single_label and len(suffixes) > 1:
+            suffixes = suffixes[:-1]  # no list holds a bare TLD: one probe fewer for most hosts
         hits = []
         for s in suffixes:
             sid = self.find_hash(_hash(s.encode()))
             if sid >= 0:
                 hits.append((s, sid))
         return hits
+
+    def lookup_host(self, host: str) -> tuple[list[tuple[str, int]], list[str]]:
+        """Both host lookups in one pass, each suffix hashed once: (suffix, list-set id) hits, and the
+        suffixes that have URL entries. The per-request hot path when the host is not in a cache."""
+        suffixes = host_suffixes(host)
+        if not self.single_label and len(suffixes) > 1:
+            suffixes.pop()
+        hashes = [_hash(x.encode()) for x in suffixes]
+        hits = []
+        keys, sets, directory, shift = self._keys, self._sets, self._dir, self._shift
+        for x, h in zip(suffixes, hashes):
+            b = h >> shift
+            lo, hi = directory[b], directory[b + 1]
+            if lo != hi:
+                i = bisect.bisect_left(keys, h, lo, hi)
+                if i < hi and keys[i] == h:
+                    hits.append((x, sets[i]))
+        url_hosts = self.url_hosts
+        return hits, ([x for x, h in zip(suffixes, hashes) if h in url_hosts] if url_hosts else [])
 
     def url_hosts_of(self, suffixes: Iterable[str]) -> list[str]:
         """The suffixes of a host that have URL entries (usually none)."""
@@ -263,11 +290,10 @@ class DomainIndex:
 
 def host_suffixes(host: str) -> list[str]:
     """`a.b.c` -> [a.b.c, b.c, c]; IP literals only match themselves."""
-    if host.startswith("[") or (host[-1:].isdigit() and host.replace(".", "").isdigit()):
+    last = host[-1:]
+    if last == "]" or (last.isdigit() and host.replace(".", "").isdigit()):
         return [host]
-    out = [host]
-    pos = host.find(".")
-    while pos != -1:
-        out.append(host[pos + 1 :])
-        pos = host.find(".", pos + 1)
-    return out
+    labels = host.split(".")
+    if len(labels) == 2:
+        return [host, labels[1]]
+    return [".".join(labels[i:]) for i in range(len(labels))]

@@ -105,7 +105,8 @@ def publish(repo_dir: Path, policy_path: Path, keys_dir: Path | None, comment: s
 @click.option("--force-snapshot", is_flag=True, help="Re-sign the snapshot even if it is not near expiry.")
 def refresh(repo_dir: Path, keys_dir: Path | None, force_snapshot: bool) -> None:
     """Re-sign timestamp (and snapshot when due) with the online keys: run it from a timer."""
-    from agent.department.repository import Repository, refresh as do_refresh
+    from agent.department.repository import Repository
+    from agent.department.repository import refresh as do_refresh
 
     with department_errors():
         snapshot, timestamp = do_refresh(Repository.open(repo_dir, keys_dir), force_snapshot=force_snapshot)
@@ -118,7 +119,8 @@ def refresh(repo_dir: Path, keys_dir: Path | None, force_snapshot: bool) -> None
 @keys_option
 def rotate_key(repo_dir: Path, role: str, keys_dir: Path | None) -> None:
     """Replace ROLE's keys through a new root version (needs the root keys)."""
-    from agent.department.repository import Repository, rotate_key as do_rotate
+    from agent.department.repository import Repository
+    from agent.department.repository import rotate_key as do_rotate
 
     with department_errors():
         version, new_files, retired = do_rotate(Repository.open(repo_dir, keys_dir), role)

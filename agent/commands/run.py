@@ -209,3 +209,17 @@ async def _serve(holder, m, options: dict, extra: tuple[str, ...], sync, verbose
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     await master.run()
+    # Connections still open at shutdown are cancelled by asyncio.run's teardown; mitmproxy's
+    # stream callbacks then report each CancelledError as an "exception in callback". That is the
+    # normal end of a connection, not an error: keep it out of the output.
+    default_handler = loop.get_exception_handler()
+
+    def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            return
+        if default_handler is not None:
+            default_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(_quiet_cancellations)

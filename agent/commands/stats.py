@@ -26,7 +26,7 @@ def fetch_stats(base_url: str, top: int, timeout: float = 5.0) -> dict[str, Any]
     if not url.startswith(("http://", "https://")):
         raise StatsError(f"{base_url!r} is not an http:// or https:// URL")
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (scheme checked above)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             body = response.read(8 * 1024 * 1024)
     except urllib.error.HTTPError as e:
         raise StatsError(f"{url}: the server answered {e.code} {e.reason}") from e
@@ -46,17 +46,21 @@ def fetch_stats(base_url: str, top: int, timeout: float = 5.0) -> dict[str, Any]
 
 def format_stats(doc: dict[str, Any]) -> str:
     """A plain-text report, one block per category, busiest category first."""
-    since = dt.datetime.fromtimestamp(float(doc.get("since", 0)), dt.timezone.utc)
+    since = dt.datetime.fromtimestamp(float(doc.get("since", 0)), dt.UTC)
     lines = [
-        f"Top sites since {since:%Y-%m-%d %H:%M} UTC "
-        f"(a site is shown once {doc.get('min_clients', '?')} different devices requested it)",
+        (
+            f"Top sites since {since:%Y-%m-%d %H:%M} UTC "
+            f"(a site is shown once {doc.get('min_clients', '?')} different devices requested it)"
+        ),
     ]
     categories = sorted(doc["categories"].items(), key=lambda kv: -int(kv[1].get("requests", 0)))
     if not categories:
         lines.append("No requests counted yet.")
     for name, cat in categories:
         lines.append("")
-        lines.append(f"{name}: {cat.get('requests', 0)} requests (counts may be over by up to {cat.get('max_error', 0)})")
+        lines.append(
+            f"{name}: {cat.get('requests', 0)} requests (counts may be over by up to {cat.get('max_error', 0)})"
+        )
         top = cat.get("top") or []
         width = max((len(str(site["domain"])) for site in top), default=0)
         for rank, site in enumerate(top, 1):

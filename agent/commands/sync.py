@@ -94,7 +94,7 @@ def _human(data: dict[str, Any]) -> str:
     def age(iso: str | None) -> str:
         if not iso:
             return "never"
-        then = dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+        then = dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
         delta = time.time() - then
         words = f"{abs(delta) / 3600:.1f} h" if abs(delta) >= 3600 else f"{abs(delta):.0f} s"
         return f"{iso} ({words} {'ago' if delta >= 0 else 'from now'})"

@@ -41,6 +41,7 @@ def bundle_files(policy_path: Path) -> dict[str, Path]:
     Raises PolicyError (from the policy reader) or DepartmentError (a list outside the policy's folder).
     """
     from policies.document import read_document  # the policy package is only needed to publish
+    from policies.lists import list_files  # exactly the files the engine reads for each list
 
     policy_path = policy_path.resolve()
     base = policy_path.parent
@@ -52,12 +53,10 @@ def bundle_files(policy_path: Path) -> dict[str, Path]:
             source = doc.sources.get(source_name)
             if source is None:  # the reader already refused this; be safe anyway
                 raise DepartmentError(f"category {category.name}: unknown source {source_name!r}")
-            if source.format == "ut1":
-                folder = Path(source.path) / list_name
-                if folder.is_dir():  # every file of the category: domains, urls, expressions...
-                    wanted.update(p for p in folder.iterdir() if p.is_file())
-            else:
-                wanted.add(Path(source.path))
+            try:
+                wanted.update(Path(p) for p in list_files(source, list_name or None))
+            except FileNotFoundError as e:
+                raise DepartmentError(f"category {category.name}: {e}") from None
     outside = sorted(str(p) for p in wanted if not p.resolve().is_relative_to(base))
     if outside:
         raise DepartmentError(

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from tuf.api.metadata import (
-    MetaFile,
     Metadata,
+    MetaFile,
     Role,
     Root,
     Snapshot,
@@ -49,7 +49,7 @@ _SERIALIZER = JSONSerializer(compact=True)
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
@@ -88,7 +88,7 @@ class Repository:
     # --- opening -----------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, root_dir: Path, keys_dir: Path | None = None) -> "Repository":
+    def open(cls, root_dir: Path, keys_dir: Path | None = None) -> Repository:
         settings_path = root_dir / SETTINGS_FILE
         if not settings_path.is_file():
             raise DepartmentError(f"{root_dir} is not a classgate Department repository (no {SETTINGS_FILE}); "

@@ -48,6 +48,22 @@ def read_trust_root(trust_root: Path | str | bytes) -> bytes:
     return Path(trust_root).read_bytes()
 
 
+def installed_policy(state_dir: Path | str, trust_root: Path | str | bytes) -> Path | None:
+    """The policy file of the newest installed bundle that re-verifies, or None.
+
+    For `classgate run --sync-from`: start the proxy on the last verified Department policy instead of a
+    default one, so not a single request is decided by anything else (the addon re-verifies it again).
+    """
+    from agent.sync.errors import SyncError
+    from agent.sync.store import BundleStore
+
+    try:
+        installed, _ = BundleStore(Path(state_dir) / "sync", read_trust_root(trust_root)).load()
+    except (SyncError, OSError):
+        return None
+    return installed.policy_path
+
+
 class SyncAddon:
     def __init__(
         self,
@@ -92,7 +108,10 @@ class SyncAddon:
     async def running(self) -> None:
         if self._task is not None:
             return
-        await self.service.start()
+        try:
+            await self.service.start()
+        except Exception:  # a bug here must not stop the polling that could bring a good bundle
+            log.exception("sync: activating the installed bundle failed")
         self._task = asyncio.get_running_loop().create_task(self._poll(), name="classgate-sync")
 
     async def _poll(self) -> None:

@@ -94,7 +94,7 @@ class CappedFetcher(FetcherInterface):
                 received += len(chunk)
                 self._count(nbytes=len(chunk))
                 if received > limits.max_bytes:
-                    raise OversizedError(f"{url}: more than {limits.max_bytes} bytes")
+                    raise OversizedError(f"{url}: more than {limits.max_bytes} bytes, the size cap")
                 if time.monotonic() - started > limits.deadline:
                     raise DeadlineError(f"{url}: slower than the {limits.deadline:g} s deadline")
                 yield chunk

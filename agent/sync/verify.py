@@ -122,7 +122,7 @@ class Verifier:
         """
         try:
             return self._fetch_latest(active_version)
-        except Exception as e:  # noqa: BLE001 - every failure becomes a reason; the caller keeps the old bundle
+        except Exception as e:
             raise classify(e) from e
 
     def _fetch_latest(self, active_version: int | None) -> tuple[VerifiedBundle | None, dt.datetime | None]:
@@ -203,7 +203,7 @@ def verify_installed(bundle_dir: Path, trust_root: bytes, metadata_dir: Path) ->
         manifest = parse_manifest(manifest_bytes)
         files = {rel: _checked(bundle_dir / "files" / rel, targets.get(FILE_PREFIX + rel))
                  for rel in manifest["files"]}
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         raise classify(e) from e
     return VerifiedBundle(manifest["version"], manifest["policy"], files, manifest_bytes, targets_bytes,
                           str(manifest.get("published", "")), targets_md.signed.expires)

@@ -42,6 +42,6 @@ class ListData:
             self.problems.append(Problem(str(file), 0, 0, f"{hidden} more junk lines skipped", "warning"))
 
 
-from policies.lists.read import list_files, read_list  # noqa: E402  (the readers use ListData)
+from policies.lists.read import list_files, read_list
 
-__all__ = ["ListData", "list_files", "read_list", "MAX_WARNINGS_PER_FILE", "READER_VERSION"]
+__all__ = ["MAX_WARNINGS_PER_FILE", "READER_VERSION", "ListData", "list_files", "read_list"]

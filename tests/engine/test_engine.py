@@ -207,5 +207,5 @@ def test_naive_time_is_policy_local(doc: Document) -> None:
     policy = compile_policy(doc)
     naive = dt.datetime(2026, 11, 23, 9, 0)  # 09:00 in Ho Chi Minh City: lessons
     assert policy.decide("http://games.example/", STUDENT, naive).rule == "games-in-lessons"
-    utc_2am = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)  # = 09:00 +07
+    utc_2am = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # = 09:00 +07
     assert policy.decide("http://games.example/", STUDENT, utc_2am).rule == "games-in-lessons"

@@ -36,8 +36,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float, proc: subprocess.Popen[bytes] | None = None,
-             log: Path | None = None) -> Any:
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    log: Path | None = None,
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -114,7 +119,9 @@ class Client:
 
     def connect(self, authority: str) -> int:
         """An HTTPS CONNECT; returns the proxy's status (the TLS gate may refuse it)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.proxy_port, source_address=(self.source, 0), timeout=20)
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", self.proxy_port, source_address=(self.source, 0), timeout=20
+        )
         try:
             conn.request("CONNECT", authority)
             return conn.getresponse().status
@@ -161,15 +168,33 @@ def classgate_command() -> list[str]:
 def start_gateway(policy: Path, state_dir: Path, log: Path, extra: tuple[str, ...] = ()) -> Gateway:
     """`classgate run` as an admin starts it, at default log level, on ephemeral loopback ports."""
     proxy_port, metrics_port = free_port(), free_port()
-    cmd = [*classgate_command(), "run", "--policy", str(policy), "--listen", f"127.0.0.1:{proxy_port}",
-           "--metrics", f"127.0.0.1:{metrics_port}", "--state-dir", str(state_dir), *extra]
+    cmd = [
+        *classgate_command(),
+        "run",
+        "--policy",
+        str(policy),
+        "--listen",
+        f"127.0.0.1:{proxy_port}",
+        "--metrics",
+        f"127.0.0.1:{metrics_port}",
+        "--state-dir",
+        str(state_dir),
+        *extra,
+    ]
     out = log.open("wb")
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     gw = Gateway(proc, proxy_port, f"http://127.0.0.1:{metrics_port}", log)
     try:
         wait_for("classgate run /metrics", lambda: "classgate_build_info" in gw.scrape(), 60, proc, log)
-        wait_for("classgate run proxy port", lambda: socket.create_connection(("127.0.0.1", proxy_port), 1).close()
-                 or True, 30, proc, log)
+        wait_for(
+            "classgate run proxy port",
+            lambda: socket.create_connection(("127.0.0.1", proxy_port), 1).close() or True,
+            30,
+            proc,
+            log,
+        )
     except BaseException:
         gw.stop()
         raise
@@ -183,21 +208,36 @@ class Prometheus:
         binary = need_tool(PROMETHEUS)
         workdir.mkdir(parents=True, exist_ok=True)
         config = workdir / "prometheus.yml"
-        config.write_text(json.dumps({  # JSON is YAML
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}],
-        }))
+        config.write_text(
+            json.dumps(
+                {  # JSON is YAML
+                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+                    "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}],
+                }
+            )
+        )
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log = workdir / "prometheus.log"
         self.proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-            stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         try:
-            wait_for("prometheus ready", lambda: urllib.request.urlopen(self.url + "/-/ready", timeout=2).status == 200,
-                     60, self.proc, self.log)
+            wait_for(
+                "prometheus ready",
+                lambda: urllib.request.urlopen(self.url + "/-/ready", timeout=2).status == 200,
+                60,
+                self.proc,
+                self.log,
+            )
         except BaseException:
             self.stop()
             raise

@@ -24,14 +24,19 @@ class DepartmentRepo:
     def __init__(self, workdir: Path, policy: Path):
         self.dir = workdir / "department"
         cmd = classgate_command()
-        for args in (["department", "init", str(self.dir)],
-                     ["department", "publish", str(self.dir), "--policy", str(policy)]):
-            result = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120)
+        for args in (
+            ["department", "init", str(self.dir)],
+            ["department", "publish", str(self.dir), "--policy", str(policy)],
+        ):
+            result = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, check=False)
             assert result.returncode == 0, f"classgate {' '.join(args)}:\n{result.stdout}{result.stderr}"
         self.trust_root = self.dir / "repository" / "metadata" / "1.root.json"
         self.log = workdir / "department-serve.log"
-        self.proc = subprocess.Popen([*cmd, "department", "serve", str(self.dir), "--listen", "127.0.0.1:0"],
-                                     stdout=subprocess.DEVNULL, stderr=self.log.open("wb"))
+        self.proc = subprocess.Popen(
+            [*cmd, "department", "serve", str(self.dir), "--listen", "127.0.0.1:0"],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("wb"),
+        )
 
         def address() -> str | None:
             match = re.search(r"on (http://127\.0\.0\.1:\d+/)", self.log.read_text(errors="replace"))
@@ -53,13 +58,21 @@ class SyncingGateway:
 
         self.metrics = Metrics()
         holder = PolicyHolder(cache_dir=state_dir / "compiled", metrics=self.metrics, source="sync")
-        self.addon = SyncAddon(repo.url, repo.trust_root, state_dir, holder, self.metrics,
-                               poll=PollSettings(min_interval=1, max_interval=2, backoff_base=1, backoff_max=2))
+        self.addon = SyncAddon(
+            repo.url,
+            repo.trust_root,
+            state_dir,
+            holder,
+            self.metrics,
+            poll=PollSettings(min_interval=1, max_interval=2, backoff_base=1, backoff_max=2),
+        )
         self.server = server.start(self.metrics, "127.0.0.1", 0)
         self.target = f"127.0.0.1:{self.server.port}"
         self._loop = asyncio.new_event_loop()
         self._stopped = asyncio.Event()
-        self._thread = threading.Thread(target=self._loop.run_until_complete, args=(self._main(),), daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_until_complete, args=(self._main(),), daemon=True
+        )
         self._thread.start()
 
     async def _main(self) -> None:

@@ -10,7 +10,6 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from metrics_e2e import ORIGIN_BODY, Client, Gateway, Origin, start_gateway
@@ -83,7 +82,7 @@ def visited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Visited]:
                     _, body = client.get(origin.port, host, path)
                     if (body == ORIGIN_BODY) is blocked:
                         failures.append(f"{host}: blocked={blocked} but got {body[:80]!r}")
-            except Exception as e:  # reported below, with the log
+            except Exception as e:  # noqa: BLE001 (any failure of a device thread is reported below)
                 failures.append(repr(e))
             finally:
                 client.close()
@@ -144,4 +143,4 @@ def test_top_sites_stay_bounded_and_thresholded(visited: Visited) -> None:
 
 def _around(text: str, pattern: re.Pattern[str]) -> str:
     m = pattern.search(text)
-    return text[max(0, m.start() - 120): m.end() + 120] if m else ""
+    return text[max(0, m.start() - 120) : m.end() + 120] if m else ""

@@ -95,7 +95,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         repo = DepartmentRepo(work, policy)
         syncing = SyncingGateway(repo, work / "sync-state")
         target = gateway.metrics_url.removeprefix("http://")
-        prom = Prometheus(work / "prometheus", [target, syncing.target])
         clients = {src: Client(gateway.proxy_port, src) for src in ("127.0.0.2", "127.0.0.3", "127.0.0.4")}
         total = f'sum(classgate_requests_total{{instance="{target}"}})'
         per_round = sum(EXPECTED_REQUESTS.values())
@@ -105,8 +104,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 assert (body == ORIGIN_BODY) is (not blocked), (host, src, status, body[:200])
             assert clients["127.0.0.4"].connect("adult-site.example:443") != 200
             if n == 1:
-                # Every series exists once Prometheus has seen round 1; from then on each round adds
-                # the same to each series, so rate() ratios between series are exact.
+                # Prometheus starts after round 1: its first scrape sees every series at 1, and each
+                # later round adds the same to each, so rate() ratios between series are exact.
+                prom = Prometheus(work / "prometheus", [target, syncing.target])
                 wait_for_scrape(prom, total, per_round)
             else:
                 time.sleep(1.0)  # about one round per scrape
@@ -130,21 +130,30 @@ def counter_values(prom: Prometheus, expr: str, labels: tuple[str, ...]) -> dict
 
 def test_request_counters_are_exact(stack: Stack) -> None:
     target = stack.gateway.metrics_url.removeprefix("http://")
-    got = counter_values(stack.prometheus, f'classgate_requests_total{{instance="{target}"}}',
-                         ("category", "group", "action"))
+    got = counter_values(
+        stack.prometheus, f'classgate_requests_total{{instance="{target}"}}', ("category", "group", "action")
+    )
     assert got == {k: v * ROUNDS for k, v in EXPECTED_REQUESTS.items()}
-    blocked = counter_values(stack.prometheus, f'classgate_blocked_requests_total{{instance="{target}"}}',
-                             ("category", "tier"))
+    blocked = counter_values(
+        stack.prometheus, f'classgate_blocked_requests_total{{instance="{target}"}}', ("category", "tier")
+    )
     assert blocked == {k: v * ROUNDS for k, v in EXPECTED_BLOCKED.items()}
-    body = counter_values(stack.prometheus, f'classgate_response_bytes_total{{instance="{target}"}} > 0',
-                          ("category", "group", "action"))
+    body = counter_values(
+        stack.prometheus,
+        f'classgate_response_bytes_total{{instance="{target}"}} > 0',
+        ("category", "group", "action"),
+    )
     # Every allowed request carried the origin's body back (blocked ones carry the block page).
     for key, n in EXPECTED_REQUESTS.items():
         if key[2] == "allow":
             assert body[key] == n * ROUNDS * len(ORIGIN_BODY)
-    tls = counter_values(stack.prometheus, f'classgate_tls_connections_total{{instance="{target}"}}', ("mode",))
+    tls = counter_values(
+        stack.prometheus, f'classgate_tls_connections_total{{instance="{target}"}}', ("mode",)
+    )
     assert tls == {("intercepted",): 0, ("passthrough",): 0, ("refused",): ROUNDS}
-    safe = counter_values(stack.prometheus, f'classgate_safesearch_rewrites_total{{instance="{target}"}}', ("engine",))
+    safe = counter_values(
+        stack.prometheus, f'classgate_safesearch_rewrites_total{{instance="{target}"}}', ("engine",)
+    )
     assert safe[("google",)] == ROUNDS and sum(safe.values()) == ROUNDS
 
 
@@ -194,7 +203,9 @@ def test_panel_values(stack: Stack) -> None:
     assert set(categories) == {"games", "social", "adult", "education", "uncategorized"}
     assert categories["adult"] / categories["social"] == pytest.approx(2)
     groups = by(panel("Yêu cầu theo nhóm"), "group")
-    expected_groups = {g: sum(v for k, v in EXPECTED_REQUESTS.items() if k[1] == g) for _, g, _ in EXPECTED_REQUESTS}
+    expected_groups = {
+        g: sum(v for k, v in EXPECTED_REQUESTS.items() if k[1] == g) for _, g, _ in EXPECTED_REQUESTS
+    }
     assert set(groups) == set(expected_groups)
     for group, n in expected_groups.items():
         assert groups[group] / groups["teachers"] == pytest.approx(n / expected_groups["teachers"])
@@ -225,9 +236,13 @@ def test_reload_counters_follow_policy_edits(stack: Stack) -> None:
     before = prom.vector(succeeded)[0][1]
     stack.policy.write_text(POLICY.replace("default: allow", "default: maybe"))
     wait_for_scrape(prom, rejected, 1, timeout=60)
-    assert prom.vector(f'classgate_policy_info{{instance="{target}"}}')[0][0]["version"] == stack.policy_version
+    assert (
+        prom.vector(f'classgate_policy_info{{instance="{target}"}}')[0][0]["version"] == stack.policy_version
+    )
     stack.policy.write_text(POLICY.replace("olm.vn]", "olm.vn, hocmai.vn]"))
     wait_for_scrape(prom, succeeded, before + 1, timeout=60)
-    assert prom.vector(f'classgate_policy_info{{instance="{target}"}}')[0][0]["version"] != stack.policy_version
+    assert (
+        prom.vector(f'classgate_policy_info{{instance="{target}"}}')[0][0]["version"] != stack.policy_version
+    )
     answer = prom.query(panel("Nạp chính sách"))
     assert {s["metric"]["result"] for s in answer["data"]["result"]} == {"succeeded", "rejected"}

@@ -33,7 +33,13 @@ def get(url: str, accept: str | None = None) -> tuple[int, str, bytes]:
     ("path", "accept", "status", "content_type", "contains"),
     [
         ("/metrics", None, 200, "text/plain; version=0.0.4; charset=utf-8", b"classgate_requests_total{"),
-        ("/metrics", "application/openmetrics-text; version=1.0.0", 200, "application/openmetrics-text", b"# EOF"),
+        (
+            "/metrics",
+            "application/openmetrics-text; version=1.0.0",
+            200,
+            "application/openmetrics-text",
+            b"# EOF",
+        ),
         ("/stats.json", None, 200, "application/json", b'"roblox.com"'),
         ("/stats.json?n=1", None, 200, "application/json", b'"min_clients": 3'),
         ("/stats.json?n=0", None, 400, "text/plain; charset=utf-8", b"n must be"),
@@ -54,7 +60,9 @@ def test_endpoints(
 def test_stats_json_document(served: MetricsServer) -> None:
     _, _, body = get(served.url + "/stats.json?n=5")
     doc = json.loads(body)
-    assert doc["categories"]["games"]["top"] == [{"domain": "roblox.com", "requests": 3, "requests_at_least": 3}]
+    assert doc["categories"]["games"]["top"] == [
+        {"domain": "roblox.com", "requests": 3, "requests_at_least": 3}
+    ]
     assert doc["capacity_per_category"] == 128
 
 

@@ -36,7 +36,11 @@ def test_no_series_until_sync_is_used() -> None:
         ([("record_success", 7.5)], "classgate_sync_last_success_timestamp_seconds", 7.5),
         ([("record_failure", "verify")], 'classgate_sync_failures_total{reason="verify"}', 1),
         ([("record_failure", "dns is down")], 'classgate_sync_failures_total{reason="other"}', 1),
-        ([("record_bundle_rejected", "rollback")], 'classgate_sync_bundles_rejected_total{reason="rollback"}', 1),
+        (
+            [("record_bundle_rejected", "rollback")],
+            'classgate_sync_bundles_rejected_total{reason="rollback"}',
+            1,
+        ),
         ([("record_bundle_rejected", "network")], 'classgate_sync_bundles_rejected_total{reason="other"}', 1),
         ([("set_metadata_expiry", 5e9)], "classgate_sync_metadata_expiry_timestamp_seconds", 5e9),
         ([("set_active_bundle", "17")], 'classgate_sync_bundle_info{version="17"}', 1),

@@ -51,7 +51,9 @@ def feed(sketch: SpaceSaving, stream: list[str], clients: int = 3) -> None:
         (2, ["h", "x1", "h", "x2", "h", "x3", "h", "x4", "h"], [("h", 5, 5), ("x4", 4, 1)]),
     ],
 )
-def test_space_saving_table(capacity: int, stream: list[str], expected_top: list[tuple[str, int, int]]) -> None:
+def test_space_saving_table(
+    capacity: int, stream: list[str], expected_top: list[tuple[str, int, int]]
+) -> None:
     sketch = SpaceSaving(capacity, min_clients=1)
     feed(sketch, stream, clients=1)
     top, hidden = sketch.top(10)

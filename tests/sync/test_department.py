@@ -35,7 +35,7 @@ def test_init_writes_keys_0600_and_says_where_they_belong(tmp_path):
     assert root.consistent_snapshot and root.roles["root"].threshold == 2 and len(root.roles["root"].keyids) == 3
     assert not any((tmp_path / "d" / "repository").rglob("*.pem"))  # nothing secret in what is served
     timestamp = Metadata.from_file(str(tmp_path / "d" / "repository" / "metadata" / "timestamp.json")).signed
-    left = timestamp.expires - dt.datetime.now(dt.timezone.utc)
+    left = timestamp.expires - dt.datetime.now(dt.UTC)
     assert dt.timedelta(days=1, hours=23) < left <= dt.timedelta(days=2)
 
 
@@ -116,7 +116,7 @@ def test_refresh_resigns_timestamp_and_snapshot_when_due(tmp_path):
     cli("department", "init", str(repo_dir))
     repo = Repository.open(repo_dir)
     assert refresh(repo) == (1, 2)  # snapshot fresh: only the timestamp
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=5)  # past half the snapshot's 7 days
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=5)  # past half the snapshot's 7 days
     assert refresh(repo, now=later) == (2, 3)
     out = cli("department", "refresh", str(repo_dir), "--force-snapshot")
     assert "timestamp 4, snapshot 3" in out
@@ -193,7 +193,7 @@ def test_gateway_reports_to_the_fleet(tmp_path, serve, gateway_factory):
         assert gw.sync()
         with urllib.request.urlopen(base + "fleet") as r:
             fleet = json.loads(r.read())
-        (name, info), = fleet["gateways"].items()
+        (_name, info), = fleet["gateways"].items()
         assert info["active_version"] == 2 and info["state"] == "ok" and info["error"] is None
     finally:
         server.shutdown()

@@ -64,7 +64,7 @@ def test_fetch_two_categories_with_the_cli(tmp_path, upstream):
     pytest.param([*GOOD, ("gambling/sub/domains", "file", b"x")], "refusing", id="subfolder"),
     pytest.param([*GOOD, ("other/domains", "file", b"x")], "refusing", id="other-category"),
     pytest.param([("gambling/usage", "file", b"black\n")], "neither domains nor urls", id="no-lists"),
-    pytest.param([("gambling/f%d" % i, "file", b"x") for i in range(70)], "more than 64 files", id="too-many"),
+    pytest.param([(f"gambling/f{i}", "file", b"x") for i in range(70)], "more than 64 files", id="too-many"),
     pytest.param([("gambling/domains", "file", b"x" * 5000)], "larger than the size cap", id="file-too-big"),
 ])
 def test_unsafe_archive_is_refused_and_old_lists_stay(tmp_path, upstream, members, message):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 from conftest import (
@@ -147,9 +146,9 @@ def test_replayed_old_timestamp_is_a_rollback(department_template, tmp_path, ser
 
 def test_expired_metadata_is_refused(department_template, tmp_path, serve, gateway_factory):
     """Freeze: metadata signed days ago (time injected at the Department) must not be accepted."""
-    repo, server, gw = at_first_bundle(department_template, tmp_path, serve, gateway_factory)
+    _repo, server, gw = at_first_bundle(department_template, tmp_path, serve, gateway_factory)
     fresh = department_template.copy(tmp_path / "frozen", "v1")
-    past = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(days=3)
+    past = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=3)
     publish(Repository.open(fresh), write_policy(tmp_path / "p", POLICY_V2, LISTS_V2), now=past)
     server.root = fresh / "repository"
     assert not gw.sync()
@@ -173,6 +172,11 @@ def test_reboot_without_network_enforces_last_bundle(department_template, tmp_pa
     _, server, gw = at_first_bundle(department_template, tmp_path, serve, gateway_factory)
     assert_reaches_second(gw)
     server.close()
+    from agent.sync.gateway_addon import installed_policy
+
+    expected = gw.state_dir / "sync" / "bundles" / "v3" / "files" / "department.yaml"
+    assert installed_policy(gw.state_dir, gw.trust) == expected
+    assert installed_policy(gw.state_dir, b"{}") is None  # not the trust root: nothing verifies
     gw.restart()
     assert gw.holder.policy is None
     installed = gw.start()  # no network call happens before this returns
@@ -184,7 +188,7 @@ def test_reboot_without_network_enforces_last_bundle(department_template, tmp_pa
 
 @pytest.mark.parametrize("roles", [("targets",), ("timestamp", "snapshot"), ("root",)])
 def test_key_rotation_is_accepted(department_template, tmp_path, serve, gateway_factory, roles):
-    repo, server, gw = at_first_bundle(department_template, tmp_path, serve, gateway_factory)
+    repo, _server, gw = at_first_bundle(department_template, tmp_path, serve, gateway_factory)
     assert_reaches_second(gw)
     for role in roles:
         cli("department", "rotate-key", str(repo), role)
@@ -203,7 +207,7 @@ def test_bundle_that_does_not_validate_with_the_overlay_is_refused(department_te
                                                                    gateway_factory):
     overlay = tmp_path / "school.yaml"
     overlay.write_text(OVERLAY)
-    repo, server, gw = at_first_bundle(department_template, tmp_path, serve, gateway_factory, overlay)
+    repo, _server, gw = at_first_bundle(department_template, tmp_path, serve, gateway_factory, overlay)
     assert gw.decide("http://school-added.example/") == "block"
     locked = POLICY_V2.replace("social: {include: [ut1/social_networks]}",
                                "social: {include: [ut1/social_networks], locked: true}")

@@ -50,8 +50,8 @@ def test_a_fleet_rebooted_together_spreads_its_first_poll():
     assert all(500 < n < 700 for n in per_minute), per_minute  # ~600 per minute, not 3000 at once
 
 
-@pytest.mark.parametrize("kwargs", [dict(min_interval=0), dict(min_interval=10, max_interval=5),
-                                    dict(backoff_base=0), dict(backoff_base=100, backoff_max=10)])
+@pytest.mark.parametrize("kwargs", [{"min_interval": 0}, {"min_interval": 10, "max_interval": 5},
+                                    {"backoff_base": 0}, {"backoff_base": 100, "backoff_max": 10}])
 def test_bad_settings(kwargs):
     with pytest.raises(ValueError):
         PollSettings(**kwargs)

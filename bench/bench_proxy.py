@@ -1,0 +1,302 @@
+"""Proxy throughput and latency: bare mitmdump vs classgate with the full UT1 policy, side by side.
+
+    .venv/bin/python bench/bench_proxy.py [--seconds 8] [--concurrency 10,50] [--no-reload]
+
+Per proxy and mode, a bounded run (--seconds) at each concurrency: HTTP keep-alive, HTTPS keep-alive
+(intercepted), HTTPS with a new connection per request (intercepted), HTTPS passthrough (new
+connection per request; classgate: a group without the school CA; bare: --ignore-hosts). Prints
+req/s, p50/p99 latency and classgate/bare ratios. Then the reload check: classgate under HTTP load
+while its policy is reloaded (same lists: index from cache; changed lists: full recompile), with a
+loop-lag probe in the proxy process (bench/proxy_looplag_probe.py): the longest event-loop stall and
+the requests that failed during each reload.
+
+Needs ../shared/data/ut1 beside the repo. Work files go to /tmp/classgate-bench-proxy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+from proxyload import Result, load, make_cert, run_origin  # noqa: E402
+
+UT1 = REPO.parent / "shared" / "data" / "ut1"
+BIN = Path(sys.executable).parent
+TEACHER, GUEST = "127.0.0.2", "127.0.0.4"
+MODES = ("http-keepalive", "https-keepalive", "https-newconn", "https-passthrough")
+HARMFUL = ("adult", "gambling", "malware", "phishing", "agressif", "drogue", "hacking", "warez", "dating",
+           "mixed_adult", "cryptojacking")
+
+
+def ut1_policy(work: Path, extra_domain: str | None = None) -> str:
+    cats = sorted(p.name for p in UT1.iterdir() if p.is_dir() and ((p / "domains").exists() or (p / "urls").exists()))
+    lines = ["classgate: 1", "name: bench-ut1", "timezone: Asia/Ho_Chi_Minh",
+             f"sources: {{ut1: {{format: ut1, path: {UT1}}}}}", "categories:"]
+    for c in cats:
+        inline = f", domains: [{extra_domain}]" if extra_domain and c == "gambling" else ""
+        lines.append(f"  {c}: {{include: [ut1/{c}]{inline}}}")
+    lines += [
+        "groups:", "  teachers: {networks: [127.0.0.2/32]}", "  students: {networks: [127.0.0.3/32]}",
+        "  guests: {networks: [127.0.0.4/32]}",
+        "schedules:", "  class_hours:", '    - {days: mon-fri, from: "07:00", to: "17:00"}',
+        "rules:",
+        f"  - {{name: harmful, action: block, categories: [{', '.join(c for c in HARMFUL if c in cats)}], locked: true}}",
+        "  - {name: focus, action: block, groups: [students], when: class_hours, categories: [games, social_networks]}",
+        "  - {name: no-shorts, action: block, urls: [youtube.com/shorts]}",
+        "default: allow",
+        "safe_search: {google: strict, bing: strict, duckduckgo: strict, youtube: strict}",
+        "tls: {inspect_groups: [teachers, students], never_decrypt: [bank]}",
+        'block_page: {contact: "bench", language: vi}',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def traffic_hosts(n: int = 200) -> list[str]:
+    """Allowed hosts: half from UT1 `press` (found in the index), half in no list at all."""
+    press = [ln.strip() for ln in (UT1 / "press" / "domains").read_text().splitlines()
+             if ln.strip() and not ln.startswith("#") and not ln[0].isdigit()]
+    return [f"www.{d}" for d in press[: n // 2]] + [f"site{i}.truong{i % 17}.edu.vn" for i in range(n - n // 2)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"process exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"port {port} never opened")
+
+
+def start_proxy(kind: str, work: Path, ports: tuple[int, int, int], policy: Path | None = None,
+                extra: list[str] | None = None, env: dict | None = None) -> tuple[subprocess.Popen, int, int]:
+    port, metrics_port = free_port(), free_port()
+    log = open(work / f"{kind}-{port}.log", "wb")
+    if kind == "bare":
+        cmd = [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port),
+               "--set", f"confdir={work / 'bare-conf'}", "--set", "connection_strategy=lazy",
+               "--set", "ssl_insecure=true", "--ignore-hosts", rf"^127\.0\.0\.1:{ports[2]}$"]
+    else:
+        cmd = [str(BIN / "classgate"), "run", "--policy", str(policy), "--listen", f"127.0.0.1:{port}",
+               "--metrics", f"127.0.0.1:{metrics_port}", "--state-dir", str(work / "state"),
+               "--set", "ssl_insecure=true", *(extra or [])]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+    wait_port(port, proc)
+    return proc, port, metrics_port
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def one_run(proc: subprocess.Popen, port: int, mode: str, c: int, ports, hosts, seconds: float) -> tuple[Result, float]:
+    cpu0 = cpu_seconds(proc.pid)
+    if mode == "https-passthrough":
+        r = asyncio.run(load("https-newconn", port, (ports[0], ports[2]), hosts, GUEST, c, seconds))
+    else:
+        r = asyncio.run(load(mode, port, (ports[0], ports[1]), hosts, TEACHER, c, seconds))
+    return r, cpu_seconds(proc.pid) - cpu0
+
+
+def run_modes(proxies: dict, ports, hosts, seconds: float, concurrency: list[int], rounds: int) -> dict:
+    """Every (mode, concurrency) alternates bare and classgate in `rounds` slices of seconds/rounds,
+    so load from elsewhere on the machine falls on both alike."""
+    out: dict = {}
+    for kind, (proc, port) in proxies.items():
+        asyncio.run(load("http-keepalive", port, (ports[0], ports[1]), hosts, TEACHER, 10, 1.0))  # warm-up
+    for mode in MODES:
+        for c in concurrency:
+            for i in range(rounds):
+                order = list(proxies) if i % 2 == 0 else list(reversed(proxies))
+                for kind in order:
+                    proc, port = proxies[kind]
+                    r, cpu = one_run(proc, port, mode, c, ports, hosts, seconds / rounds)
+                    acc = out.setdefault((kind, mode, c), [Result(), 0.0])
+                    a = acc[0]
+                    a.ok += r.ok
+                    a.errors += r.errors
+                    a.latencies += r.latencies
+                    a.seconds += r.seconds
+                    a.first_error = a.first_error or r.first_error
+                    acc[1] += cpu
+            for kind in proxies:
+                r, cpu = out[(kind, mode, c)]
+                print(f"  {kind:9} {mode:18} c={c:<3} {r.rate:8.1f} req/s  p50 {r.pct(.5):7.2f} ms  "
+                      f"p99 {r.pct(.99):7.2f} ms  proxy CPU {1000 * cpu / max(r.ok, 1):.2f} ms/req  errors {r.errors}"
+                      f"{'  ' + r.first_error if r.first_error else ''}", flush=True)
+    return out
+
+
+def metric(port: int, name: str, **labels) -> float:
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def reload_check(work: Path, ports, hosts) -> list[dict]:
+    """classgate under HTTP load (c=10) while the UT1 policy reloads; loop stalls and failures per reload."""
+    policy = work / "reload-policy.yaml"
+    policy.write_text(ut1_policy(work), encoding="utf-8")
+    lag_file = work / "looplag.jsonl"
+    lag_file.unlink(missing_ok=True)
+    env = dict(os.environ, CLASSGATE_BENCH_LAG_FILE=str(lag_file))
+    proc, port, mport = start_proxy("classgate", work, ports, policy,
+                                    ["--set", f"scripts={REPO / 'bench' / 'proxy_looplag_probe.py'}"], env)
+    results: list[dict] = []
+    load_result: dict[str, Result] = {}
+    try:
+        def traffic() -> None:
+            load_result["r"] = asyncio.run(load("http-keepalive", port, (ports[0], ports[1]), hosts, TEACHER, 10, 30))
+
+        t = threading.Thread(target=traffic)
+        t.start()
+        time.sleep(4)  # steady state first: the baseline stall figure
+        steps = [("same lists (index from cache)", None), ("changed list (full recompile)", "bench-new-1.test"),
+                 ("same lists (index from cache)", None), ("changed list (full recompile)", "bench-new-2.test")]
+        last_text = policy.read_text()
+        for label, extra in steps:
+            before = metric(mport, "classgate_policy_reloads_total", result="succeeded")
+            started = time.time()
+            text = ut1_policy(work, extra) if extra else last_text + f"# touched {started}\n"
+            tmp = policy.with_suffix(".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, policy)
+            last_text = text
+            while metric(mport, "classgate_policy_reloads_total", result="succeeded") <= before:
+                if time.time() - started > 60:
+                    raise SystemExit("reload did not happen")
+                time.sleep(0.05)
+            results.append({"label": label, "start": started, "end": time.time()})
+            time.sleep(2.5)
+        t.join()
+    finally:
+        stop(proc)
+    events = [json.loads(x) for x in lag_file.read_text().splitlines() if x.strip()]
+    lags = [e for e in events if "over_ms" in e]
+    steady = [e["over_ms"] for e in lags if e["t"] < results[0]["start"] - 0.5]
+    print(f"\nreload under load: {load_result['r'].ok} requests, {load_result['r'].errors} failed "
+          f"({load_result['r'].rate:.0f} req/s); steady-state max loop stall {max(steady, default=0):.1f} ms")
+    for r in results:
+        # The watcher polls every 2 s: the reload starts up to 2 s after the edit; count until done.
+        inside = [e["over_ms"] for e in lags if r["start"] <= e["t"] <= r["end"] + 0.3]
+        r["max_stall_ms"] = max(inside, default=0.0)
+        r["stalls_over_20ms"] = sum(1 for x in inside if x > 20)
+        print(f"  {r['label']:32} edit->swapped {r['end'] - r['start']:.2f} s  longest loop stall "
+              f"{r['max_stall_ms']:.1f} ms  stalls>20ms: {r['stalls_over_20ms']}")
+    results.append({"requests": load_result["r"].ok, "failed": load_result["r"].errors,
+                    "steady_max_ms": max(steady, default=0.0)})
+    return results
+
+
+def machine() -> str:
+    model = ""
+    try:
+        model = next(ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True,
+                     text=True).stdout.splitlines() if ln.startswith("Model name"))
+    except StopIteration:
+        pass
+    mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 2**20
+    return f"nproc={os.cpu_count()}, {model}, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=8.0)
+    ap.add_argument("--concurrency", default="10,50")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/classgate-bench-proxy"))
+    ap.add_argument("--rounds", type=int, default=4, help="alternating slices per (mode, concurrency)")
+    ap.add_argument("--no-reload", action="store_true")
+    ap.add_argument("--reload-only", action="store_true")
+    ap.add_argument("--origin", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.origin:
+        asyncio.run(run_origin(Path(args.origin[0]), Path(args.origin[1]), Path(args.origin[2])))
+        return
+    if not UT1.is_dir():
+        raise SystemExit(f"UT1 data not found at {UT1}")
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    cert, key = make_cert(work / "origin")
+    ports_file = work / "origin-ports"
+    ports_file.unlink(missing_ok=True)
+    origin = subprocess.Popen([sys.executable, __file__, "--origin", str(ports_file), str(cert), str(key)])
+    try:
+        while not ports_file.exists() or len(ports_file.read_text().split()) != 3:
+            time.sleep(0.05)
+        ports = tuple(int(x) for x in ports_file.read_text().split())
+        hosts = traffic_hosts()
+        concurrency = [int(c) for c in args.concurrency.split(",")]
+        print(f"machine: {machine()}")
+        if not args.reload_only:
+            policy = work / "policy.yaml"
+            policy.write_text(ut1_policy(work), encoding="utf-8")
+            proxies = {}
+            try:
+                for kind in ("bare", "classgate"):
+                    proc, port, _ = start_proxy(kind, work, ports, policy)
+                    proxies[kind] = (proc, port)
+                res = run_modes(proxies, ports, hosts, args.seconds, concurrency, args.rounds)
+            finally:
+                for proc, _ in proxies.values():
+                    stop(proc)
+            print("\n| mode | conc. | bare req/s | classgate req/s | classgate / bare (rate) | bare / classgate "
+                  "(proxy CPU per req) | bare p50 / p99 ms | classgate p50 / p99 ms |")
+            print("|---|---|---|---|---|---|---|---|")
+            for mode in MODES:
+                for c in concurrency:
+                    (b, bcpu), (g, gcpu) = res[("bare", mode, c)], res[("classgate", mode, c)]
+                    b_ms, g_ms = 1000 * bcpu / max(b.ok, 1), 1000 * gcpu / max(g.ok, 1)
+                    print(f"| {mode} | {c} | {b.rate:.0f} | {g.rate:.0f} | {g.rate / b.rate if b.rate else 0:.2f} | "
+                          f"{b_ms / g_ms if g_ms else 0:.2f} ({b_ms:.2f} / {g_ms:.2f} ms) | "
+                          f"{b.pct(.5):.1f} / {b.pct(.99):.1f} | {g.pct(.5):.1f} / {g.pct(.99):.1f} |")
+            for c in concurrency:
+                g_pass, g_new = res[("classgate", "https-passthrough", c)], res[("classgate", "https-newconn", c)]
+                print(f"classgate passthrough / intercepted new connections, c={c}: "
+                      f"{g_pass[0].rate / max(g_new[0].rate, 1e-9):.2f}x by rate, "
+                      f"{(g_new[1] / max(g_new[0].ok, 1)) / max(g_pass[1] / max(g_pass[0].ok, 1), 1e-9):.1f}x "
+                      f"by proxy CPU per connection")
+        if not args.no_reload:
+            reload_check(work, ports, hosts)
+    finally:
+        origin.terminate()
+        origin.wait()
+
+
+if __name__ == "__main__":
+    main()
