@@ -32,7 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
-from proxyload import Result, load, make_cert, run_origin  # noqa: E402
+from proxyload import Result, load, make_cert, run_origin
 
 UT1 = REPO.parent / "shared" / "data" / "ut1"
 BIN = Path(sys.executable).parent
@@ -94,7 +94,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 120) -> None:
 def start_proxy(kind: str, work: Path, ports: tuple[int, int, int], policy: Path | None = None,
                 extra: list[str] | None = None, env: dict | None = None) -> tuple[subprocess.Popen, int, int]:
     port, metrics_port = free_port(), free_port()
-    log = open(work / f"{kind}-{port}.log", "wb")
+    log = open(work / f"{kind}-{port}.log", "wb")  # noqa: SIM115 - open for the process's life
     if kind == "bare":
         cmd = [str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port),
                "--set", f"confdir={work / 'bare-conf'}", "--set", "connection_strategy=lazy",
@@ -131,13 +131,14 @@ def one_run(proc: subprocess.Popen, port: int, mode: str, c: int, ports, hosts, 
     return r, cpu_seconds(proc.pid) - cpu0
 
 
-def run_modes(proxies: dict, ports, hosts, seconds: float, concurrency: list[int], rounds: int) -> dict:
+def run_modes(proxies: dict, ports, hosts, seconds: float, concurrency: list[int], rounds: int,
+              modes: tuple[str, ...] = MODES) -> dict:
     """Every (mode, concurrency) alternates bare and classgate in `rounds` slices of seconds/rounds,
     so load from elsewhere on the machine falls on both alike."""
     out: dict = {}
     for kind, (proc, port) in proxies.items():
         asyncio.run(load("http-keepalive", port, (ports[0], ports[1]), hosts, TEACHER, 10, 1.0))  # warm-up
-    for mode in MODES:
+    for mode in modes:
         for c in concurrency:
             for i in range(rounds):
                 order = list(proxies) if i % 2 == 0 else list(reversed(proxies))
@@ -210,25 +211,72 @@ def reload_check(work: Path, ports, hosts) -> list[dict]:
     events = [json.loads(x) for x in lag_file.read_text().splitlines() if x.strip()]
     lags = [e for e in events if "over_ms" in e]
     steady = [e["over_ms"] for e in lags if e["t"] < results[0]["start"] - 0.5]
+    steady_s = max(results[0]["start"] - 0.5 - min((e["t"] for e in events), default=0), 1e-9)
     print(f"\nreload under load: {load_result['r'].ok} requests, {load_result['r'].errors} failed "
-          f"({load_result['r'].rate:.0f} req/s); steady-state max loop stall {max(steady, default=0):.1f} ms")
+          f"({load_result['r'].rate:.0f} req/s); before any reload: longest loop stall {max(steady, default=0):.1f} ms, "
+          f"stalls>20ms {sum(1 for x in steady if x > 20) / steady_s:.1f}/s")
     for r in results:
         # The watcher polls every 2 s: the reload starts up to 2 s after the edit; count until done.
         inside = [e["over_ms"] for e in lags if r["start"] <= e["t"] <= r["end"] + 0.3]
         r["max_stall_ms"] = max(inside, default=0.0)
         r["stalls_over_20ms"] = sum(1 for x in inside if x > 20)
         print(f"  {r['label']:32} edit->swapped {r['end'] - r['start']:.2f} s  longest loop stall "
-              f"{r['max_stall_ms']:.1f} ms  stalls>20ms: {r['stalls_over_20ms']}")
+              f"{r['max_stall_ms']:.1f} ms  stalls>20ms: {r['stalls_over_20ms']} "
+              f"({r['stalls_over_20ms'] / max(r['end'] + 0.3 - r['start'], 1e-9):.1f}/s)")
     results.append({"requests": load_result["r"].ok, "failed": load_result["r"].errors,
                     "steady_max_ms": max(steady, default=0.0)})
     return results
+
+
+async def _stall_during(coro_factory) -> tuple[float, int, float]:
+    """(max stall ms, stalls > 20 ms, seconds) of a 5 ms-sleep probe while the coroutine runs."""
+    stalls: list[float] = []
+
+    async def probe() -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.005)
+            stalls.append(time.perf_counter() - t0 - 0.005)
+
+    task = asyncio.create_task(probe())
+    await asyncio.sleep(0.2)
+    stalls.clear()
+    started = time.perf_counter()
+    await coro_factory()
+    took = time.perf_counter() - started
+    task.cancel()
+    return max(stalls, default=0.0) * 1000, sum(1 for x in stalls if x > 0.02), took
+
+
+def inprocess_stalls(work: Path) -> None:
+    """The reload alone (no traffic), in this process: a full UT1 compile in a worker thread versus
+    the holder's way (child process compiles, the loop waits only for the cached load)."""
+    from proxy.policy_holder import PolicyHolder
+
+    policy = work / "stall-policy.yaml"
+    print("\nreload in-process, event-loop stall of a 5 ms probe (no traffic):")
+    for n, (label, isolate) in enumerate([("full compile in a worker thread", False),
+                                          ("child-process compile + cached load", True),
+                                          ("idle loop, for comparison", None)]):
+        cache = work / f"stall-cache-{os.getpid()}-{n}"
+        policy.write_text(ut1_policy(work, f"stall-{n}-{time.time_ns()}.test"), encoding="utf-8")
+        holder = PolicyHolder(policy, cache_dir=cache, isolate_compile=bool(isolate))
+
+        async def go(holder=holder, isolate=isolate) -> None:
+            if isolate is None:
+                await asyncio.sleep(2.0)
+            else:
+                assert await holder.reload()
+
+        worst, over20, took = asyncio.run(_stall_during(go))
+        print(f"  {label:38} {took:5.2f} s  longest stall {worst:6.1f} ms  stalls>20ms: {over20}")
 
 
 def machine() -> str:
     model = ""
     try:
         model = next(ln.split(":", 1)[1].strip() for ln in subprocess.run(["lscpu"], capture_output=True,
-                     text=True).stdout.splitlines() if ln.startswith("Model name"))
+                     text=True, check=False).stdout.splitlines() if ln.startswith("Model name"))
     except StopIteration:
         pass
     mem = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1)) / 2**20
@@ -241,6 +289,7 @@ def main() -> None:
     ap.add_argument("--concurrency", default="10,50")
     ap.add_argument("--work", type=Path, default=Path("/tmp/classgate-bench-proxy"))
     ap.add_argument("--rounds", type=int, default=4, help="alternating slices per (mode, concurrency)")
+    ap.add_argument("--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES))
     ap.add_argument("--no-reload", action="store_true")
     ap.add_argument("--reload-only", action="store_true")
     ap.add_argument("--origin", nargs=3, help=argparse.SUPPRESS)
@@ -271,27 +320,29 @@ def main() -> None:
                 for kind in ("bare", "classgate"):
                     proc, port, _ = start_proxy(kind, work, ports, policy)
                     proxies[kind] = (proc, port)
-                res = run_modes(proxies, ports, hosts, args.seconds, concurrency, args.rounds)
+                modes = tuple(m for m in args.modes.split(",") if m in MODES)
+                res = run_modes(proxies, ports, hosts, args.seconds, concurrency, args.rounds, modes)
             finally:
                 for proc, _ in proxies.values():
                     stop(proc)
             print("\n| mode | conc. | bare req/s | classgate req/s | classgate / bare (rate) | bare / classgate "
                   "(proxy CPU per req) | bare p50 / p99 ms | classgate p50 / p99 ms |")
             print("|---|---|---|---|---|---|---|---|")
-            for mode in MODES:
+            for mode in modes:
                 for c in concurrency:
                     (b, bcpu), (g, gcpu) = res[("bare", mode, c)], res[("classgate", mode, c)]
                     b_ms, g_ms = 1000 * bcpu / max(b.ok, 1), 1000 * gcpu / max(g.ok, 1)
                     print(f"| {mode} | {c} | {b.rate:.0f} | {g.rate:.0f} | {g.rate / b.rate if b.rate else 0:.2f} | "
                           f"{b_ms / g_ms if g_ms else 0:.2f} ({b_ms:.2f} / {g_ms:.2f} ms) | "
                           f"{b.pct(.5):.1f} / {b.pct(.99):.1f} | {g.pct(.5):.1f} / {g.pct(.99):.1f} |")
-            for c in concurrency:
+            for c in concurrency if {"https-passthrough", "https-newconn"} <= set(modes) else ():
                 g_pass, g_new = res[("classgate", "https-passthrough", c)], res[("classgate", "https-newconn", c)]
                 print(f"classgate passthrough / intercepted new connections, c={c}: "
                       f"{g_pass[0].rate / max(g_new[0].rate, 1e-9):.2f}x by rate, "
                       f"{(g_new[1] / max(g_new[0].ok, 1)) / max(g_pass[1] / max(g_pass[0].ok, 1), 1e-9):.1f}x "
                       f"by proxy CPU per connection")
         if not args.no_reload:
+            inprocess_stalls(work)
             reload_check(work, ports, hosts)
     finally:
         origin.terminate()

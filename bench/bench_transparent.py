@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -162,6 +163,7 @@ def main() -> int:
             for process in processes:
                 process.terminate()
                 process.wait(timeout=10)
+            shutil.rmtree(work, ignore_errors=True)
     print(f"requests per run: {args.requests}, client threads: {args.workers}, new connection per request")
     for name, r in results.items():
         ratio = r["rps"] / baseline["rps"]

@@ -1,7 +1,7 @@
 """Data for bench_engine.py: the 5M-domain `adult` stand-in, a UT1 tree around it, the policy, the stream.
 
 Everything is generated from fixed seeds, so two runs measure the same thing. Files go to a work folder
-(default /tmp/classgate-bench) and are reused when present.
+(default /tmp/classgate-bench-engine) and are reused when present.
 """
 
 from __future__ import annotations

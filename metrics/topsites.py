@@ -77,8 +77,9 @@ class SpaceSaving:
         self.min_clients = min_clients
         self.total = 0
         self._counters: dict[str, _Counter] = {}
-        # Min-heap of (count, key) with lazy invalidation: an entry is current only if its count still
-        # equals the counter's. Rebuilt when stale entries pile up, so it stays O(capacity).
+        # Min-heap of (count, key), one entry per counter, updated lazily: counts only grow, so an
+        # entry's count is a lower bound of its counter's. Increments touch no heap; an eviction
+        # re-files stale entries until the smallest is current. Amortised O(log capacity).
         self._heap: list[tuple[int, str]] = []
 
     def add(self, key: str, client: int) -> None:
@@ -89,23 +90,23 @@ class SpaceSaving:
                 counter = self._counters[key] = _Counter(0, 0)
             else:
                 # Replace the smallest counter: the newcomer inherits its count as its error bound.
-                smallest = self._pop_min()
-                old = self._counters.pop(smallest)
+                old = self._counters.pop(self._pop_min())
                 counter = self._counters[key] = _Counter(old.count, old.count)
-        counter.count += 1
+            counter.count += 1
+            heapq.heappush(self._heap, (counter.count, key))
+        else:
+            counter.count += 1
         if len(counter.clients) < self.min_clients:
             counter.clients.add(client)
-        heapq.heappush(self._heap, (counter.count, key))
-        if len(self._heap) > 4 * self.capacity + 64:
-            self._heap = [(c.count, k) for k, c in self._counters.items()]
-            heapq.heapify(self._heap)
 
     def _pop_min(self) -> str:
         while True:
-            count, key = heapq.heappop(self._heap)
-            counter = self._counters.get(key)
-            if counter is not None and counter.count == count:
+            count, key = self._heap[0]
+            current = self._counters[key].count
+            if current == count:
+                heapq.heappop(self._heap)
                 return key
+            heapq.heapreplace(self._heap, (current, key))
 
     def top(self, n: int) -> tuple[list[dict[str, object]], int]:
         """The `n` largest counters that `min_clients` distinct clients reached, and how many were hidden."""
@@ -155,10 +156,11 @@ class TopSites:
             sketch.add(domain, who)
 
     def _client_hash(self, client: str | None) -> int:
+        # Hashed on every call, never cached: a cache would be a table of client addresses.
         if client is None:
-            return 0
+            return 0  # "unknown client"
         digest = hashlib.blake2b(client.encode(), key=self._key, digest_size=4).digest()
-        return int.from_bytes(digest, "big") | 1  # never 0, which stands for "unknown client"
+        return int.from_bytes(digest, "big") | 1  # never 0
 
     def keep_categories(self, allowed: frozenset[str]) -> None:
         """Drop the summaries of categories the new policy no longer has (their label is folded now)."""

@@ -36,6 +36,8 @@ log = logging.getLogger("classgate.policy")
 DEFAULT_CACHE_SIZE = 65536
 # Decision is a NamedTuple; building it through tuple.__new__ skips a Python-level __new__ per request.
 _new_decision = functools.partial(tuple.__new__, Decision)
+_GROUP_MEMO_LIMIT = 65536
+_PATH_NEEDED = ("path-needed",)  # sentinel outcome: the host has `urls` entries, so the path matters
 
 # A destination's facts: (categories sorted, rule positions whose own domains/urls hit, category matches).
 _Dest = tuple[tuple[str, ...], frozenset[int], tuple[Match, ...]]
@@ -89,6 +91,7 @@ class Policy:
         self._rules = tuple(_CompiledRule(i, r) for i, r in enumerate(doc.rules))
         self._has_regex = any(r.regex for r in self._rules)
         self._groups = GroupResolver(doc.groups)
+        self._group_memo: dict[str | None, str] = {}  # client address -> group, read without a call
         self._schedules = tuple(doc.schedules.values())
         # Outcomes can be cached per second only if no window edge falls inside a second.
         self._schedules_by_second = all(
@@ -113,26 +116,39 @@ class Policy:
     def group_of(self, client_ip: str | None) -> str:
         return self._groups.group_of(client_ip)
 
+    def _group_of(self, client: str | None) -> str:
+        group = self._groups.group_of(client)
+        if len(self._group_memo) >= _GROUP_MEMO_LIMIT:
+            self._group_memo.clear()  # a school has a few thousand devices; this only bounds a flood
+        self._group_memo[client] = group
+        return group
+
     def decide(self, url: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
         """The decision for a full URL. Never raises: a malformed URL or an internal failure blocks."""
         group = DEFAULT_GROUP
         try:
-            group = self._groups.group_of(client)
+            group = self._group_memo.get(client) or self._group_of(client)
             try:
                 cu = self._parse(url)
             except UrlError as exc:
                 return error_decision(f"malformed URL: {exc}", group)
-            schedules = self._active(at) if self._schedules else ()
+            if not self._schedules:
+                schedules: tuple[str, ...] = ()
+            elif at is None and self._schedules_by_second and (memo := self._schedule_memo)[0] == int(time.time()):
+                schedules = memo[1]  # the common case: "now", in the same second as the previous request
+            else:
+                schedules = self._active(at)
             host, text = cu.host, cu.text
             # The path (and query) are part of the outcome only where they can change it: under hosts with
             # `urls` entries, or for every URL when some rule has a regex. Elsewhere one entry per host serves.
             if self._has_regex:
                 outcome = self._outcome(host, cu.path, cu.query, text, group, schedules)
-            elif self._host_facts(host)[1]:
-                outcome = self._outcome(host, cu.path.lower(), cu.query, None, group, schedules)
             else:
                 outcome = self._outcome(host, None, None, None, group, schedules)
-            return _new_decision((*outcome[:3], group, outcome[3], schedules, outcome[4], host, text, None, False))
+                if outcome is _PATH_NEEDED:
+                    outcome = self._outcome(host, cu.path.lower(), cu.query, None, group, schedules)
+            action, rule, tier, categories, matched = outcome
+            return _new_decision((action, rule, tier, group, categories, schedules, matched, host, text, None, False))
         except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
             return error_decision(f"internal error: {type(exc).__name__}", group)
@@ -140,8 +156,10 @@ class Policy:
     def _outcome_uncached(self, host: str, path: str | None, query: str | None, text: str | None, group: str,
                           schedules: tuple[str, ...]) -> tuple:
         dest, url_hosts = self._host_facts(host)
-        if url_hosts and path is not None:
-            dest = self._merge(dest, self._index.url_hits(url_hosts, path, query or ""))
+        if url_hosts:
+            if path is None and text is None:
+                return _PATH_NEEDED  # `urls` entries under this host: the caller asks again with the path
+            dest = self._merge(dest, self._index.url_hits(url_hosts, path or "/", query or ""))
         return self._evaluate(dest, group, schedules, text or "")
 
     def decide_host(self, host: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
@@ -190,7 +208,7 @@ class Policy:
             ts = at.replace(tzinfo=self.timezone).timestamp()
         else:
             ts = at.timestamp()
-        second = int(ts // 1)
+        second = int(ts)  # whole seconds (positive times: int() is floor)
         memo = self._schedule_memo
         if memo[0] == second and self._schedules_by_second:
             return memo[1]

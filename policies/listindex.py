@@ -109,7 +109,22 @@ def load_index(doc: Document, refs: list[ListRef], digest: str, cache_dir: Path 
         return DomainIndex(data), False
     try:
         write_index(data, path)
+        _prune(cache_dir, keep=path)
         return DomainIndex.open(path), False
     except OSError as exc:  # a read-only or full cache dir costs speed next time, not correctness now
         log.warning("cannot cache the compiled index in %s: %s", cache_dir, exc)
         return DomainIndex(data), False
+
+
+KEEP_INDEXES = 4  # the current one plus a few recent: a reload back to the previous lists stays instant
+
+
+def _prune(cache_dir: Path, keep: Path) -> None:
+    """Delete all but the newest few cached indexes. Safe while other workers still map an old one: on
+    POSIX an unlinked file stays readable through existing mappings."""
+    try:
+        found = sorted(cache_dir.glob("index-*.cgidx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in [p for p in found if p != keep][KEEP_INDEXES - 1 :]:
+        old.unlink(missing_ok=True)

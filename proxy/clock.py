@@ -19,9 +19,14 @@ class ClockError(ValueError):
     """CLASSGATE_TEST_NOW is set but is not a date and time."""
 
 
-def test_now(tz: ZoneInfo) -> dt.datetime | None:
-    """The pinned instant (aware, in `tz`) if CLASSGATE_TEST_NOW is set, else None."""
-    raw = os.environ.get(TEST_NOW_ENV, "").strip()
+def pinned_setting() -> str:
+    """The raw CLASSGATE_TEST_NOW value ("" when unset); addons read it once, not per request."""
+    return os.environ.get(TEST_NOW_ENV, "").strip()
+
+
+def test_now(tz: ZoneInfo, raw: str | None = None) -> dt.datetime | None:
+    """The pinned instant (aware, in `tz`) if CLASSGATE_TEST_NOW (or `raw`) is set, else None."""
+    raw = pinned_setting() if raw is None else raw
     if not raw:
         return None
     try:

@@ -18,10 +18,10 @@ _root = str(Path(__file__).resolve().parents[1])
 if _root not in sys.path:
     sys.path.insert(0, _root)
 
-from metrics import Metrics  # noqa: E402
-from proxy.addons import default_addons  # noqa: E402
-from proxy.addons.metrics_endpoint import MetricsEndpoint  # noqa: E402
-from proxy.policy_holder import PolicyHolder  # noqa: E402
+from metrics import Metrics
+from proxy.addons import default_addons
+from proxy.addons.metrics_endpoint import MetricsEndpoint
+from proxy.policy_holder import PolicyHolder
 
 _metrics = Metrics()
 _holder = PolicyHolder(metrics=_metrics)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from policies import Policy, PolicyError, Problem, load_policy
+from proxy.precompile import precompile
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,16 @@ class PolicyHolder:
         cache_dir: Path | None = None,
         metrics: Any = None,
         source: str = "file",
+        isolate_compile: bool = True,
     ) -> None:
         self.policy_path = Path(policy_path) if policy_path else None
         self.overlay_path = Path(overlay_path) if overlay_path else None
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.metrics = metrics
         self.source = source
+        # Reloads compile in a child process first (proxy/precompile.py) when there is a cache to
+        # hand the result over in; the event loop then only waits for a short cached load.
+        self.isolate_compile = isolate_compile
         self.policy: Policy | None = None
         self.loaded_at = 0.0
         self.generation = 0  # bumped on every successful swap; the file watcher compares it
@@ -75,6 +80,11 @@ class PolicyHolder:
                 return False
             started = time.perf_counter()
             try:
+                if self.isolate_compile and self.cache_dir is not None:
+                    problems = await precompile(path, overlay, self.cache_dir)
+                    if problems is not None:
+                        self._rejected(path, problems)
+                        return False
                 policy = await asyncio.to_thread(load_policy, path, overlay=overlay, cache_dir=self.cache_dir)
             except PolicyError as e:
                 self._rejected(path, [str(p) for p in e.problems])
@@ -83,6 +93,8 @@ class PolicyHolder:
                 log.exception("policy reload of %s failed unexpectedly; keeping the running policy", path)
                 self._rejected(path, [f"{type(e).__name__}: {e}"])
                 return False
+            if policy_path is not None and Path(policy_path) != self.policy_path:
+                self.source = "sync"  # only the Department sync hands over a new policy file
             self.policy_path, self.overlay_path = path, overlay
             old = self.policy
             self._swap(policy)

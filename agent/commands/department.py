@@ -133,6 +133,20 @@ def rotate_key(repo_dir: Path, role: str, keys_dir: Path | None) -> None:
 
 @department.command()
 @repo_dir_argument
+@click.option("--keep", type=click.IntRange(min=2), default=3, show_default=True,
+              help="Bundles to keep (older list versions and metadata are deleted; root never is).")
+def prune(repo_dir: Path, keep: int) -> None:
+    """Delete files of bundles older than the newest KEEP from the repository."""
+    from agent.department.repository import Repository
+    from agent.department.repository import prune as do_prune
+
+    with department_errors():
+        removed, freed = do_prune(Repository.open(repo_dir), keep)
+    click.echo(f"pruned {removed} files ({freed} bytes); kept the newest {keep} bundles")
+
+
+@department.command()
+@repo_dir_argument
 @click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
               help="Address to serve on (port 0 picks a free one).")
 def serve(repo_dir: Path, listen: str) -> None:

@@ -112,8 +112,18 @@ def run(
     except CaError as e:
         raise click.ClickException(str(e)) from None
 
+    source = "file"
+    if sync_url:
+        # Start on the last verified Department bundle, if any, so no request is decided by
+        # anything else; --policy (or the sample) only covers a gateway that never synced.
+        from agent.sync.gateway_addon import installed_policy
+
+        synced = installed_policy(state_dir, trust_root)
+        if synced is not None:
+            policy_path, source = synced, "sync"
+
     m = Metrics()
-    holder = PolicyHolder(policy_path, overlay_path, cache_dir=state_dir / "compiled", metrics=m)
+    holder = PolicyHolder(policy_path, overlay_path, cache_dir=state_dir / "compiled", metrics=m, source=source)
     try:
         policy = holder.load()
     except PolicyError as e:
@@ -142,15 +152,15 @@ def run(
             _serve(
                 holder,
                 m,
-                options=dict(
-                    listen_host=listen_host,
-                    listen_port=listen_port,
-                    mode=[mode],
-                    confdir=str(ca.directory),
-                    classgate_policy=str(policy_path),
-                    classgate_overlay=str(overlay_path or ""),
-                    classgate_state_dir=str(state_dir),
-                ),
+                options={
+                    "listen_host": listen_host,
+                    "listen_port": listen_port,
+                    "mode": [mode],
+                    "confdir": str(ca.directory),
+                    "classgate_policy": str(policy_path),
+                    "classgate_overlay": str(overlay_path or ""),
+                    "classgate_state_dir": str(state_dir),
+                },
                 extra=mitm_options,
                 sync=(sync_url, trust_root, state_dir, overlay_path) if sync_url else None,
                 verbose=verbose,
@@ -184,7 +194,10 @@ async def _serve(holder, m, options: dict, extra: tuple[str, ...], sync, verbose
         from agent.sync.gateway_addon import SyncAddon
 
         url, trust_root, state_dir, overlay_path = sync
-        addons.append(SyncAddon(url, trust_root, state_dir, holder, m, overlay_path=overlay_path))
+        try:
+            addons.append(SyncAddon(url, trust_root, state_dir, holder, m, overlay_path=overlay_path))
+        except (OSError, ValueError) as e:
+            raise click.ClickException(f"cannot start the Department sync: {e}") from None
     master.addons.add(*addons)
     try:
         opts.update(

@@ -300,3 +300,34 @@ def rotate_key(repo: Repository, role: str, now: dt.datetime | None = None) -> t
 
         retired = [p for k in old_ids if (p := keystore.retire(repo.keys_dir, role, k)) is not None]
         return root_md.signed.version, new_files, retired
+
+
+def prune(repo: Repository, keep: int = 3) -> tuple[int, int]:
+    """Delete targets and snapshot/targets metadata older than the newest `keep` bundles.
+
+    Root metadata is never deleted (gateways walk the root chain from their install-time root). A gateway
+    in the middle of a poll only needs the newest versions, so `keep` must be at least 2.
+    Returns (files deleted, bytes freed).
+    """
+    if keep < 2:
+        raise DepartmentError("--keep must be at least 2 (a gateway mid-poll may still read the previous one)")
+    with repo.locked():
+        removed = freed = 0
+        newest = repo.load("targets").signed.version
+        kept_targets: set[Path] = set()
+        for version in range(max(1, newest - keep + 1), newest + 1):
+            path = repo.metadata_dir / f"{version}.targets.json"
+            if path.is_file():
+                for name, info in Metadata.from_file(str(path)).signed.targets.items():
+                    directory, _, base = name.rpartition("/")
+                    kept_targets.add(repo.targets_dir / directory / f"{info.hashes['sha256']}.{base}")
+        snapshot_newest = repo.load("snapshot").signed.version
+        doomed = [p for p in repo.targets_dir.rglob("*") if p.is_file() and p not in kept_targets]
+        for role, latest in (("targets", newest), ("snapshot", snapshot_newest)):
+            doomed += [p for p in repo.metadata_dir.glob(f"*.{role}.json")
+                       if p.name.split(".", 1)[0].isdigit() and int(p.name.split(".", 1)[0]) <= latest - keep]
+        for path in doomed:
+            freed += path.stat().st_size
+            path.unlink()
+            removed += 1
+        return removed, freed

@@ -110,6 +110,7 @@ class SyncService:
         """Step 2-3 once. True when the gateway is up to date with the Department afterwards."""
         self.reporter.attempt()
         version: int | None = None
+        lock = await asyncio.to_thread(self.store.acquire)
         try:
             active_version = self.active.version if self.active else None
             bundle, expires = await asyncio.to_thread(self.verifier.fetch_latest, active_version)
@@ -149,6 +150,7 @@ class SyncService:
                         self.active.version if self.active else "none")
             return False
         finally:
+            self.store.release(lock)
             await self._report()
 
     async def _validate(self, staged: Staged) -> str:

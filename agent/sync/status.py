@@ -116,6 +116,7 @@ class StatusReporter:
         s = self.status
         s.active_version, s.active_policy, s.active_published = version, policy_version, published
         s.active_since = time.time()
+        s.notes = [n for n in s.notes if not n.startswith("no verified bundle")]  # no longer true
         if metadata_expires is not None and s.metadata_expires is None:
             s.metadata_expires = metadata_expires.timestamp()
         if s.state in ("starting", "no_bundle"):

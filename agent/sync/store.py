@@ -14,6 +14,7 @@ on disk makes the store fall back to the next verified bundle, newest first.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -58,6 +59,21 @@ class BundleStore:
         self.sync_dir = sync_dir
         self.trust_root = trust_root
         self.bundles_dir = sync_dir / "bundles"
+
+    # --- one writer ----------------------------------------------------------------------------------
+
+    def acquire(self) -> int:
+        """Block until this process is the only one changing the sync folder (a cron `classgate sync`
+        next to `classgate run --sync-from` on the same state dir); returns the lock's fd."""
+        self.sync_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.sync_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+
+    @staticmethod
+    def release(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
     # --- reading -----------------------------------------------------------------------------------
 

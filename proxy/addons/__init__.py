@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from proxy.addons.ca_page import CaPage
+from proxy.addons.chain import Classgate
 from proxy.addons.policy_source import PolicySource
 from proxy.addons.privacy_log import PrivacyLog
 from proxy.addons.request_filter import RequestFilter
@@ -16,8 +17,13 @@ from proxy.policy_holder import PolicyHolder
 
 
 def default_addons(holder: PolicyHolder, metrics: Any = None) -> list[Any]:
-    """Our addons, in order. mitmproxy calls each hook on the addons in list order."""
+    """The classgate addon for mitmproxy: our components, in order, behind one addon (see chain.py)."""
     failsafe = FailSafe(metrics)
+    return [Classgate(components(holder, metrics, failsafe), failsafe)]
+
+
+def components(holder: PolicyHolder, metrics: Any, failsafe: FailSafe) -> list[Any]:
+    """Our components, in order: each hook runs on them in list order."""
     addons: list[Any] = [
         # Before anything logs: client addresses stay out of INFO-level logs.
         PrivacyLog(),
@@ -39,4 +45,7 @@ def default_addons(holder: PolicyHolder, metrics: Any = None) -> list[Any]:
     return addons
 
 
-__all__ = ["default_addons", "PrivacyLog", "PolicySource", "CaPage", "TlsGate", "RequestFilter", "SafeSearch", "UsageMetrics"]
+__all__ = [
+    "CaPage", "Classgate", "PolicySource", "PrivacyLog", "RequestFilter", "SafeSearch", "TlsGate", "UsageMetrics",
+    "components", "default_addons",
+]

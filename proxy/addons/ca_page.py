@@ -43,6 +43,7 @@ class CaPage:
     def __init__(self) -> None:
         self._cert: x509.Certificate | None = None
         self._cert_path: Path | None = None
+        self.host = DEFAULT_HOST.lower()
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -52,6 +53,10 @@ class CaPage:
             "Host name whose plain-HTTP requests get the school CA and install steps (empty = off).",
         )
 
+    def configure(self, updated: set[str]) -> None:
+        if "classgate_ca_host" in updated:
+            self.host = ctx.options.classgate_ca_host.lower()  # cached: read on every request
+
     def _certificate(self) -> x509.Certificate:
         path = Path(ctx.options.confdir).expanduser() / CERT_NAME
         if self._cert is None or path != self._cert_path:
@@ -59,11 +64,14 @@ class CaPage:
             self._cert_path = path
         return self._cert
 
-    def request(self, flow: http.HTTPFlow) -> None:
-        host = ctx.options.classgate_ca_host
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        host = self.host
         if not host or flow.response or flow.error or not flow.live:
             return
-        if flow.request.pretty_host.lower() != host.lower():
+        # Host header, not pretty_host: this runs on every request and pretty_host is costly.
+        authority = flow.request.host_header or flow.request.host
+        name = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
+        if name.lower() != host:
             return
         try:
             cert = self._certificate()

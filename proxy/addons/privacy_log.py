@@ -24,9 +24,7 @@ _ADDRESS = re.compile(r"\[?\b(?:\d{1,3}\.){3}\d{1,3}\b\]?(?::\d+)?|\[[0-9a-fA-F:
 
 class ClientAddressFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.INFO and isinstance(record.msg, str) and record.msg.startswith(_CHATTER):
-            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        elif record.levelno > logging.INFO and _REFUSAL in str(record.msg):
+        if record.levelno == logging.INFO and isinstance(record.msg, str) and record.msg.startswith(_CHATTER) or record.levelno > logging.INFO and _REFUSAL in str(record.msg):
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         if record.levelno > logging.DEBUG:
             if getattr(record, "client", None) is not None:

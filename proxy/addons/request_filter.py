@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
 import time
 from typing import Any
 
@@ -35,8 +34,20 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def other_hosts(flow: http.HTTPFlow) -> list[str]:
-    """Names this request also goes to, besides its URL's host, that must be allowed too.
+def request_url(req: http.Request) -> str:
+    """The URL the request asks for, naming the host by its Host header (or HTTP/2 authority).
+
+    Built by hand: mitmproxy's `pretty_url` re-validates and IDNA-round-trips the host on every call,
+    which cost more than the whole policy decision; the policy parses and canonicalises the URL itself.
+    """
+    authority = req.host_header or req.host
+    if ":" in authority and not authority.startswith("[") and authority.count(":") > 1:
+        authority = f"[{authority}]"  # a bare IPv6 target
+    return f"{req.scheme}://{authority}{req.path}"
+
+
+def other_hosts(flow: http.HTTPFlow, url_host: str) -> list[str]:
+    """Names this request also goes to, besides its URL's (canonical) host, that must be allowed too.
 
     - the TLS SNI when it differs from the Host header (domain fronting, or a connection
       intercepted only to show a block page for its SNI);
@@ -44,13 +55,11 @@ def other_hosts(flow: http.HTTPFlow) -> list[str]:
       request for one host carrying another's Host header is sent to the first). A target that is
       an IP address is normal in transparent mode and is judged through the Host header.
     """
-    req = flow.request
-    url_host = req.pretty_host.lower().rstrip(".")
     out = []
     sni = flow.client_conn.sni
     if sni and sni.lower().rstrip(".") != url_host:
         out.append(sni)
-    target = req.host.lower().rstrip(".")
+    target = flow.request.host.lower().rstrip(".")
     if target and target != url_host and target not in out and not _is_ip(target):
         out.append(target)
     return out
@@ -60,9 +69,10 @@ class RequestFilter:
     def __init__(self, holder: PolicyHolder, failsafe: FailSafe) -> None:
         self.holder = holder
         self.failsafe = failsafe
+        self.pinned = clock.pinned_setting()  # read once: the environment does not change
 
     def running(self) -> None:
-        if os.environ.get(clock.TEST_NOW_ENV):
+        if self.pinned:
             log.warning("%s is set: the filter's clock is pinned (test-only setting)", clock.TEST_NOW_ENV)
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -74,11 +84,12 @@ class RequestFilter:
             if policy is None:
                 raise FilterError("no policy is loaded")
             client = flow.client_conn.peername[0] if flow.client_conn.peername else None
-            at = clock.test_now(policy.timezone)
+            at = clock.test_now(policy.timezone, self.pinned) if self.pinned else None
             started = time.perf_counter()
-            d = policy.decide(flow.request.pretty_url, client=client, at=at)
+            url = request_url(flow.request)
+            d = policy.decide(url, client=client, at=at)
             if d.action != "block":
-                for host in other_hosts(flow):
+                for host in other_hosts(flow, d.host):
                     other = policy.decide_host(host, client=client, at=at)
                     if other.action == "block":
                         d = other
@@ -108,9 +119,9 @@ class RequestFilter:
                 "blocked ref=%s group=%s category=%s rule=%s tier=%s",
                 meta["ref"], d.group, meta["category"], d.rule, d.tier,
             )
-            log.debug("blocked ref=%s url=%s", meta["ref"], flow.request.pretty_url)
+            log.debug("blocked ref=%s url=%s", meta["ref"], url)
             self._answer(flow, policy, meta["ref"], d.categories, d.rule, error=d.tier == "error")
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - fail closed: any error blocks
             self._fail(flow, policy, e)
 
     def _answer(self, flow, policy, ref, categories, rule, error=False) -> None:

@@ -11,10 +11,10 @@ import logging
 from mitmproxy import http
 
 from proxy import safesearch
+from proxy.blockpage import new_ref
 from proxy.failsafe import FailSafe
 from proxy.policy_holder import PolicyHolder
 from proxy.responses import block_response
-from proxy.blockpage import new_ref
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ class SafeSearch:
             return
         try:
             policy = self.holder.pin(flow)
-            host = meta.get("host") or flow.request.pretty_host
+            host = meta.get("host") or ""
+            if not host:
+                return
             plan = safesearch.plan(host, flow.request.path, policy.safe_search)
             if plan is None:
                 return
@@ -61,7 +63,7 @@ class SafeSearch:
             # Recorded whether or not the URL already asked for safe mode: the count is of
             # searches the policy enforced on, not of URLs that happened to need a change.
             meta["safesearch"] = plan.engine
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - fail closed: any error blocks
             ref = new_ref()
             self.failsafe.failed("safesearch", e, ref)
             meta.update(action="block", tier="error", error=True, ref=ref)

@@ -53,6 +53,7 @@ class TlsGate:
         self.metrics = metrics
         self._refused: set[str] = set()  # client connection ids to refuse at tls_start_client
         self.counts = dict.fromkeys(MODES, 0)
+        self.pinned = clock.pinned_setting()
 
     # -- regular mode: the CONNECT request ---------------------------------------------------
     def http_connect(self, flow: http.HTTPFlow) -> None:
@@ -63,7 +64,7 @@ class TlsGate:
             client = flow.client_conn.peername[0] if flow.client_conn.peername else None
             if policy.group_of(client) in policy.tls.inspect_groups:
                 return  # decided at the ClientHello, where a block page can still be shown
-            d = policy.decide_host(flow.request.host, client=client, at=clock.test_now(policy.timezone))
+            d = policy.decide_host(flow.request.host, client=client, at=self._at(policy))
             if d.action == "block":
                 self._count("refused", d)
                 log.info("refused CONNECT group=%s category=%s rule=%s tier=%s host=%s", d.group,
@@ -71,7 +72,7 @@ class TlsGate:
                 flow.response = http.Response.make(
                     403, b"Blocked by the school network filter.\n", {"Content-Type": "text/plain"}
                 )
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - fail closed: any error refuses
             self.failsafe.failed("connect", e)
             self._count("refused", None)
             flow.response = http.Response.make(
@@ -89,7 +90,7 @@ class TlsGate:
                 # No SNI: judge the address the client connects to (a bare IP, usually).
                 address = data.context.server.address
                 host = address[0] if address else ""
-            at = clock.test_now(policy.timezone)
+            at = self._at(policy)
             d = policy.decide_host(host, client=client, at=at)
             inspect = d.group in policy.tls.inspect_groups
             if d.action == "block":
@@ -108,7 +109,7 @@ class TlsGate:
             else:
                 mode = "intercepted"
             self._count(mode, d)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - fail closed: any error refuses
             self.failsafe.failed("tls", e)
             data.ignore_connection = False
             data.establish_server_tls_first = False
@@ -124,6 +125,9 @@ class TlsGate:
         self._refused.discard(client.id)
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _at(self, policy: Any) -> Any:
+        return clock.test_now(policy.timezone, self.pinned) if self.pinned else None
+
     def _policy(self) -> Any:
         policy = self.holder.policy
         if policy is None:

@@ -186,6 +186,11 @@ def test_cache_dir_reuses_the_compiled_index(doc: Document, tmp_path: Path) -> N
     changed = compile_policy(doc, cache)
     assert not changed.stats.index_cached
     assert changed.decide("http://new.example/", GUEST).rule == "no-social"
+    # Old indexes are pruned: the cache dir does not grow with every list update.
+    for n in range(6):
+        (tmp_path / "ut1" / "social" / "domains").write_text(f"social.example\nv{n}.example\n")
+        compile_policy(doc, cache)
+    assert len(list(cache.glob("index-*.cgidx"))) == 4
     # A damaged cache file is rebuilt, not trusted.
     for f in cache.iterdir():
         f.write_bytes(b"garbage")
@@ -209,3 +214,14 @@ def test_naive_time_is_policy_local(doc: Document) -> None:
     assert policy.decide("http://games.example/", STUDENT, naive).rule == "games-in-lessons"
     utc_2am = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # = 09:00 +07
     assert policy.decide("http://games.example/", STUDENT, utc_2am).rule == "games-in-lessons"
+
+
+def test_schedule_edges_with_the_per_second_memo(doc: Document) -> None:
+    policy = compile_policy(doc)
+    just_before = dt.datetime(2026, 11, 23, 16, 59, 59, 999000, tzinfo=TZ)
+    at_end = dt.datetime(2026, 11, 23, 17, 0, 0, tzinfo=TZ)
+    # Same second twice (memo hit), then the next second: the window is half-open [07:00, 17:00).
+    assert policy.decide("http://games.example/", STUDENT, just_before).rule == "games-in-lessons"
+    assert policy.decide("http://games.example/", STUDENT, just_before).rule == "games-in-lessons"
+    assert policy.decide("http://games.example/", STUDENT, at_end).rule is None
+    assert policy.decide("http://games.example/", STUDENT, just_before).rule == "games-in-lessons"

@@ -92,7 +92,7 @@ def test_memory_stays_bounded_on_a_long_tail() -> None:
         key = rng.choice(heavy) if i % 2 else f"tail{i}.example"
         sketch.add(key, 1)
     assert len(sketch) == 64
-    assert len(sketch._heap) <= 4 * 64 + 64 + 1
+    assert len(sketch._heap) == 64  # one heap entry per counter
     top, _ = sketch.top(5)
     assert {t["domain"] for t in top} == set(heavy)
 

@@ -16,8 +16,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the proxytest_* helper modules
 
-from proxytest_certs import make_origin_pki  # noqa: E402
-from proxytest_origin import Origin, start_origin  # noqa: E402
+from proxytest_certs import make_origin_pki
+from proxytest_origin import Origin, start_origin
 
 REPO = HERE.parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -130,11 +130,11 @@ class ProxyProcess:
             "--set", f"ssl_verify_upstream_trusted_ca={origin_ca}",
             *(extra or []),
         ]
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - open for the process's life
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         try:
             wait_port(self.port, self.proc, timeout=60)
-        except Exception:
+        except Exception:  # noqa: BLE001 - re-raised with the proxy's output
             self.stop()
             raise RuntimeError(f"proxy did not start:\n{self.output()}") from None
 
@@ -198,6 +198,6 @@ def curl(proxy_url: str, url: str, *, source: str | None = None, cacert: Path | 
     for k, v in (headers or {}).items():
         cmd += ["-H", f"{k}: {v}"]
     cmd += [*(extra or []), url]
-    r = subprocess.run(cmd, capture_output=True, timeout=timeout)
+    r = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     body, _, code = r.stdout.rpartition(b"\n")
     return CurlResult(r.returncode, int(code or 0), body, r.stderr.decode(errors="replace"))

@@ -18,7 +18,7 @@ def _name(cn: str) -> x509.Name:
 
 def make_origin_pki(directory: Path, names: list[str]) -> tuple[Path, Path, Path]:
     """Write origin-ca.pem, origin-cert.pem and origin-key.pem; returns their paths."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()

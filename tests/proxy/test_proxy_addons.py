@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import GUEST, STUDENT, TEACHER, TEST_POLICY, UNKNOWN
 from mitmproxy.test import taddons, tflow
 from OpenSSL import SSL
+from proxytest_tls import hello_data, tls_start
 
-from conftest import GUEST, STUDENT, TEACHER, UNKNOWN, TEST_POLICY
 from metrics import Metrics
 from policies import Policy
 from proxy.addons.request_filter import RequestFilter
@@ -15,7 +16,6 @@ from proxy.addons.tls_gate import TlsGate
 from proxy.addons.usage_metrics import UsageMetrics
 from proxy.failsafe import FailSafe
 from proxy.policy_holder import PolicyHolder
-from proxytest_tls import hello_data, tls_start
 
 MONDAY_0900 = "2026-11-23 09:00"  # class hours
 MONDAY_1200 = "2026-11-23 12:00"

@@ -6,8 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-
-from conftest import ARTIFACTS, STUDENT, TEST_POLICY, ProxyProcess
+from conftest import ARTIFACTS, TEST_POLICY, ProxyProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +21,7 @@ def chromium(args: list[str], proxy_port: int, profile, timeout: float = 60) -> 
            "--proxy-bypass-list=<-loopback>", "--window-size=412,915",
            # A Vietnamese browser (Chromium otherwise asks for en-US, which gets the English page).
            "--lang=vi-VN", "--accept-lang=vi-VN,vi", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")

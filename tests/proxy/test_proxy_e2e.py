@@ -7,13 +7,11 @@ The clock is pinned to Monday 2026-11-23 09:00 (class hours) with CLASSGATE_TEST
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import urllib.request
 
 import pytest
-
 from conftest import GUEST, STUDENT, TEACHER, UNKNOWN, curl
 
 pytestmark = pytest.mark.e2e
@@ -99,11 +97,11 @@ def test_blocked_sni_behind_an_allowed_connect_is_refused(proxy, origin_pki):
     sock.sendall(b"CONNECT allowed.test:443 HTTP/1.1\r\nHost: allowed.test:443\r\n\r\n")
     assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     ctx = ssl.create_default_context(cafile=str(origin_pki.ca))
-    with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
-        with ctx.wrap_socket(sock, server_hostname="blocked.test") as tls:
-            tls.sendall(b"GET / HTTP/1.1\r\nHost: blocked.test\r\n\r\n")
-            assert tls.recv(100) == b""  # if the handshake "worked", nothing may come back
-            raise ConnectionError("closed")
+    with pytest.raises((ssl.SSLError, ConnectionError, OSError)), \
+            ctx.wrap_socket(sock, server_hostname="blocked.test") as tls:
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: blocked.test\r\n\r\n")
+        assert tls.recv(100) == b""  # if the handshake "worked", nothing may come back
+        raise ConnectionError("closed")
 
 
 def test_https_without_school_ca_fails_verification(proxy):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import LISTS_V1, LISTS_V2, POLICY_V1, POLICY_V2, cli, write_policy
+from sync_helpers import LISTS_V1, LISTS_V2, POLICY_V1, POLICY_V2, cli, write_policy
 from tuf.api.metadata import Metadata
 
 from agent.commands.department import department
@@ -208,3 +208,33 @@ def test_bundle_files_are_relative_to_the_policy(tmp_path):
     assert sorted(files) == ["department.yaml", "lists/ut1/gambling/domains", "lists/ut1/gambling/urls",
                              "lists/ut1/social_networks/domains"]
     assert all(isinstance(p, Path) and p.is_absolute() for p in files.values())
+
+
+def test_prune_keeps_the_newest_bundles_and_every_root(tmp_path, serve, gateway_factory):
+    repo = tmp_path / "d"
+    cli("department", "init", str(repo))
+    cli("department", "rotate-key", str(repo), "root")
+    for i in range(5):
+        lists = {**LISTS_V1, "lists/ut1/gambling/domains": f"casino-{i}.example\n"}
+        cli("department", "publish", str(repo), "--policy", str(write_policy(tmp_path / f"p{i}", POLICY_V1, lists)))
+    gambling = repo / "repository" / "targets" / "policy" / "lists" / "ut1" / "gambling"
+    assert len(list(gambling.iterdir())) == 5
+    out = cli("department", "prune", str(repo), "--keep", "2")
+    assert "kept the newest 2 bundles" in out
+    assert len(list(gambling.iterdir())) == 2
+    meta = repo / "repository" / "metadata"
+    assert sorted(p.name for p in meta.glob("*.root.json")) == ["1.root.json", "2.root.json"]
+    assert sorted(p.name for p in meta.glob("*.targets.json")) == ["5.targets.json", "6.targets.json"]
+    assert run("prune", str(repo), "--keep", "1").exit_code == 2
+    server = serve(repo / "repository")  # a fresh gateway still gets the newest bundle after pruning
+    gw = gateway_factory(server.url, meta / "1.root.json")
+    gw.start()
+    assert gw.sync(), gw.status
+    assert gw.status["active_version"] == 6 and gw.decide("http://casino-4.example/") == "block"
+
+
+def test_serve_listen_option(tmp_path):
+    cli("department", "init", str(tmp_path / "d"))
+    assert run("serve", str(tmp_path / "d"), "--listen", "nonsense").exit_code == 2
+    missing = run("serve", str(tmp_path / "nowhere"), "--listen", "127.0.0.1:0")
+    assert missing.exit_code == 1 and "not a Department repository" in missing.output

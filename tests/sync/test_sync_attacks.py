@@ -12,7 +12,7 @@ import datetime as dt
 import json
 
 import pytest
-from conftest import (
+from sync_helpers import (
     LISTS_V2,
     OVERLAY,
     POLICY_V2,
@@ -266,3 +266,19 @@ def test_status_cli(department_template, tmp_path, serve, gateway_factory):
     assert json.loads(as_json.output)["last_error"]["reason"] == "http_error"
     missing = CliRunner().invoke(status, ["--state-dir", str(tmp_path / "nowhere")])
     assert missing.exit_code == 1 and "no sync status yet" in missing.output
+
+
+def test_two_agents_on_one_state_dir_take_turns(department_template, tmp_path, serve, gateway_factory):
+    """A cron `classgate sync` and `classgate run --sync-from` on one state dir never write at once."""
+    import threading
+
+    _, _server, gw = at_first_bundle(department_template, tmp_path, serve, gateway_factory)
+    other = gw.service.store.acquire()  # the other agent is installing
+    results: list[bool] = []
+    poll = threading.Thread(target=lambda: results.append(gw.sync()))
+    poll.start()
+    poll.join(1.0)
+    assert poll.is_alive() and gw.status["active_version"] == FIRST  # waits for its turn
+    gw.service.store.release(other)
+    poll.join(10)
+    assert results == [True] and gw.status["active_version"] == SECOND

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from conftest import LISTS_V1, POLICY_V1, cli, write_policy
+from sync_helpers import LISTS_V1, POLICY_V1, cli, write_policy
 
 CLASSGATE = str(Path(sys.executable).parent / "classgate")
 

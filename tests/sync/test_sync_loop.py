@@ -7,7 +7,7 @@ import random
 
 import pytest
 from click.testing import CliRunner
-from conftest import closed_port_url
+from sync_helpers import closed_port_url
 
 from agent.sync.errors import SyncError
 from agent.sync.loop import PollSchedule, PollSettings

@@ -1,0 +1,75 @@
+"""Compile a policy in a child process, so a reload never holds the proxy's GIL for long.
+
+Compiling the full UT1 lists takes seconds of CPU, much of it in C calls that keep the GIL
+(splitting, sorting, hashing millions of entries): in a worker thread that stalls the event loop for
+hundreds of milliseconds at a time. The child writes the compiled index to the cache directory; the
+proxy then loads the policy from that cache in a thread, which is short.
+
+    python -m proxy.precompile POLICY [--overlay FILE] --cache-dir DIR
+
+Exit 0: compiled. Exit 2: the policy is invalid, one problem per line on stdout (JSON). Anything
+else is a crash, and the caller compiles in-process instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+INVALID = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m proxy.precompile")
+    ap.add_argument("policy", type=Path)
+    ap.add_argument("--overlay", type=Path, default=None)
+    ap.add_argument("--cache-dir", type=Path, required=True)
+    args = ap.parse_args(argv)
+    from policies import PolicyError, load_policy
+
+    try:
+        load_policy(args.policy, overlay=args.overlay, cache_dir=args.cache_dir)
+    except PolicyError as e:
+        for p in e.problems:
+            print(json.dumps({"problem": str(p)}))
+        return INVALID
+    return 0
+
+
+async def precompile(policy: Path, overlay: Path | None, cache_dir: Path) -> list[str] | None:
+    """Run the child. None: compiled (or the child could not run: compile in-process);
+    a list: the policy is invalid, with its problems."""
+    cmd = [sys.executable, "-m", "proxy.precompile", str(policy), "--cache-dir", str(cache_dir)]
+    if overlay is not None:
+        cmd += ["--overlay", str(overlay)]
+    # The child must import this package the way the parent did (e.g. a mitmdump script run
+    # from a checkout that is not installed).
+    env = None
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path[:1]:
+        import os
+
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+        )
+        out, err = await proc.communicate()
+    except (OSError, NotImplementedError):
+        return None
+    if proc.returncode == INVALID:
+        problems = []
+        for line in out.decode("utf-8", "replace").splitlines():
+            try:
+                problems.append(json.loads(line)["problem"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return problems or ["the policy is invalid (no details from the compiler)"]
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())
