@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 
 from metrics import labels as L
-from metrics.registry import DECISION_BUCKETS
 from metrics.sync import REASONS, REJECT_REASONS
+from metrics.traffic import DECISION_BUCKETS
 
 # prometheus_client's ProcessCollector on Linux; the school agent forwards only 3 of them.
 PROCESS_SERIES = 6

@@ -10,34 +10,20 @@ the filter failed to decide. Values outside the bounded sets are folded into "ot
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector, disable_created_metrics
 
 from metrics import labels as L
 from metrics.state import PolicyState, StateCollector
 from metrics.sync import SyncMetrics
 from metrics.topsites import TopSites
+from metrics.traffic import TrafficCounters
 
-# Deciding is an index lookup plus a few rules: tens of microseconds normally, milliseconds when
-# something is wrong (a huge regex, a cold page cache). Buckets span 10 us .. 0.25 s.
-DECISION_BUCKETS = (
-    1e-05,
-    2.5e-05,
-    5e-05,
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.1,
-    0.25,
-)
+log = logging.getLogger(__name__)
 
 # `_created` series double the count of every counter and nothing of ours reads them.
 disable_created_metrics()
@@ -57,28 +43,9 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._labels = L.PolicyLabels()
         r = self.registry
-        by_request = ["category", "group", "action"]
-        self.requests = Counter(
-            "classgate_requests",
-            "HTTP requests decided, by destination category, client group and action.",
-            by_request,
-            registry=r,
-        )
-        self.request_bytes = Counter(
-            "classgate_request_bytes", "Bytes of request bodies sent by clients.", by_request, registry=r
-        )
-        self.response_bytes = Counter(
-            "classgate_response_bytes",
-            "Bytes of response bodies received by clients.",
-            by_request,
-            registry=r,
-        )
-        self.blocked = Counter(
-            "classgate_blocked_requests",
-            "Requests blocked, by category and by the tier of the rule that blocked.",
-            ["category", "tier"],
-            registry=r,
-        )
+        # Touched on every request: plain numbers exported at scrape time (see metrics/traffic.py).
+        self.traffic = TrafficCounters()
+        r.register(self.traffic)
         self.tls = Counter(
             "classgate_tls_connections",
             "HTTPS connections by handling: intercepted, passed through untouched, refused by SNI.",
@@ -95,12 +62,6 @@ class Metrics:
             "classgate_filter_errors",
             "Internal errors inside the filter; each one was answered with a block (fail closed).",
             ["stage"],
-            registry=r,
-        )
-        self.decision_seconds = Histogram(
-            "classgate_decision_duration_seconds",
-            "Time to decide one request.",
-            buckets=DECISION_BUCKETS,
             registry=r,
         )
         self.reloads = Counter(
@@ -132,10 +93,6 @@ class Metrics:
         r.register(StateCollector(lambda: self._policy, self.topsites))
         if process_metrics:
             ProcessCollector(registry=r)
-        # labels() costs a dict lookup plus a lock; caching the children per label tuple keeps the
-        # per-request cost to one dict lookup (the key space is bounded, so is the cache).
-        self._children: dict[tuple[str, str, str], tuple[object, object, object]] = {}
-        self._blocked_children: dict[tuple[str, str], object] = {}
         self._lock = threading.Lock()
 
     def record_request(
@@ -148,30 +105,21 @@ class Metrics:
         response_bytes: int = 0,
     ) -> None:
         """One decided HTTP request (allowed or blocked), with the body sizes that went each way."""
-        labels = self._labels
-        key = (labels.category(category), labels.group(group), L.fold(action, L.ACTIONS))
-        children = self._children.get(key)
-        if children is None:
-            children = self._children[key] = (
-                self.requests.labels(*key),
-                self.request_bytes.labels(*key),
-                self.response_bytes.labels(*key),
-            )
-        requests, sent, received = children
-        requests.inc()  # type: ignore[attr-defined]
-        if request_bytes and request_bytes > 0:
-            sent.inc(request_bytes)  # type: ignore[attr-defined]
-        if response_bytes and response_bytes > 0:
-            received.inc(response_bytes)  # type: ignore[attr-defined]
-        if key[2] == "block":
-            bkey = (key[0], L.fold(tier, L.TIERS))
-            child = self._blocked_children.get(bkey)
-            if child is None:
-                child = self._blocked_children[bkey] = self.blocked.labels(*bkey)
-            child.inc()  # type: ignore[attr-defined]
+        try:
+            labels = self._labels
+            key = (labels.category(category), labels.group(group), L.fold(action, L.ACTIONS))
+            blocked = (key[0], L.fold(tier, L.TIERS)) if key[2] == "block" else None
+            sent = request_bytes if request_bytes and request_bytes > 0 else 0
+            received = response_bytes if response_bytes and response_bytes > 0 else 0
+            self.traffic.add(key, blocked, int(sent), int(received))
+        except (TypeError, ValueError):  # a caller bug must not break the request being counted
+            log.debug("record_request: bad arguments", exc_info=True)
 
     def observe_decision(self, seconds: float) -> None:
-        self.decision_seconds.observe(max(0.0, float(seconds)))
+        try:
+            self.traffic.observe(max(0.0, float(seconds)))
+        except (TypeError, ValueError):
+            log.debug("observe_decision: bad argument", exc_info=True)
 
     def record_tls(self, mode: str) -> None:
         """ "intercepted" | "passthrough" | "refused" (blocked by SNI before any HTTP)."""
@@ -206,6 +154,6 @@ class Metrics:
                 categories=len(new.categories) - 1,  # without the implicit "uncategorized"
                 groups=len(new.groups),
             )
-            # Cached children stay valid (a series never changes its labels); only new lookups fold
-            # with the new sets. Series of categories that are gone keep their last value.
+            # Only new events fold with the new sets; series of categories that are gone keep
+            # their last value.
         self.topsites.keep_categories(new.categories)

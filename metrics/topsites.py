@@ -82,7 +82,8 @@ class SpaceSaving:
         # re-files stale entries until the smallest is current. Amortised O(log capacity).
         self._heap: list[tuple[int, str]] = []
 
-    def add(self, key: str, client: int) -> None:
+    def add(self, key: str, client: Callable[[], int]) -> None:
+        """Count `key`; `client()` (the device's hash) is only computed while the threshold is unmet."""
         self.total += 1
         counter = self._counters.get(key)
         if counter is None:
@@ -97,7 +98,7 @@ class SpaceSaving:
         else:
             counter.count += 1
         if len(counter.clients) < self.min_clients:
-            counter.clients.add(client)
+            counter.clients.add(client())
 
     def _pop_min(self) -> str:
         while True:
@@ -148,12 +149,11 @@ class TopSites:
             return
         category = self._fold(category)
         domain = registrable_domain(host)
-        who = self._client_hash(client)
         with self._lock:
             sketch = self._by_category.get(category)
             if sketch is None:
                 sketch = self._by_category[category] = SpaceSaving(self.capacity, self.min_clients)
-            sketch.add(domain, who)
+            sketch.add(domain, lambda: self._client_hash(client))
 
     def _client_hash(self, client: str | None) -> int:
         # Hashed on every call, never cached: a cache would be a table of client addresses.

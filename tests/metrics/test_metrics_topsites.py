@@ -37,7 +37,7 @@ def test_registrable_domain(host: str, expected: str) -> None:
 
 def feed(sketch: SpaceSaving, stream: list[str], clients: int = 3) -> None:
     for i, key in enumerate(stream):
-        sketch.add(key, 1 + i % clients)
+        sketch.add(key, lambda i=i: 1 + i % clients)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_memory_stays_bounded_on_a_long_tail() -> None:
     heavy = [f"popular{i}.vn" for i in range(5)]
     for i in range(50_000):
         key = rng.choice(heavy) if i % 2 else f"tail{i}.example"
-        sketch.add(key, 1)
+        sketch.add(key, lambda: 1)
     assert len(sketch) == 64
     assert len(sketch._heap) == 64  # one heap entry per counter
     top, _ = sketch.top(5)
