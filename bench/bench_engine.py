@@ -116,6 +116,10 @@ def phase_ours(args: argparse.Namespace) -> dict:
     uncached = compile_policy(doc, args.work / "compiled", cache_size=0)
     n_off = min(len(urls), args.uncached_urls)
     off_seconds, off_cpu, off_actions = _run(uncached, urls[:n_off], clients[:n_off])
+    # Cross-check against squidGuard (which blocks the rules' block categories for every client): how many
+    # requests fall in any of those categories by our index.
+    blocked = {c for r in doc.rules if r.action == "block" for c in r.categories}
+    in_blocked = sum(1 for u, c in zip(urls, clients) if not blocked.isdisjoint(policy.decide(u, c).categories))
     # Same answers with and without caches on the measured prefix.
     check = [policy.decide(u, c)[:5] == uncached.decide(u, c)[:5] for u, c in zip(urls[:20000], clients[:20000])]
     return {
@@ -123,7 +127,7 @@ def phase_ours(args: argparse.Namespace) -> dict:
         "actions": actions, "cache_hit_rates": hit_rates,
         "uncached_decisions": n_off, "uncached_per_s": n_off / off_seconds, "uncached_per_cpu_s": n_off / off_cpu,
         "uncached_actions": off_actions,
-        "same_answers_cached_vs_uncached": all(check),
+        "same_answers_cached_vs_uncached": all(check), "in_block_categories": in_blocked,
         "rss_load_mib": (after_load["VmRSS"] - base["VmRSS"]) / 1024,
         "rss_after_stream_mib": (after_run["VmRSS"] - base["VmRSS"]) / 1024,
         "rss_file_after_stream_mib": (after_run["RssFile"] - base["RssFile"]) / 1024,

@@ -76,10 +76,8 @@ def _parse_domain(text: str, raw: str) -> str:
     if _ASCII_FAST.fullmatch(lowered):
         ascii_host = lowered
     else:
-        try:
-            decoded = _percent_decode(text).decode("utf-8", errors="replace")
-        except ValueError as exc:  # pragma: no cover - _percent_decode never raises ValueError today
-            raise UrlError(f"bad percent-encoding in host {raw!r}") from exc
+        # Undecodable bytes become U+FFFD, which IDNA then refuses: an error, as the standard says.
+        decoded = _percent_decode(text).decode("utf-8", errors="replace")
         try:
             ascii_host = domain_to_ascii(decoded)
         except UrlError as exc:
@@ -342,7 +340,7 @@ def _fast_url(m: re.Match[str]) -> CanonicalUrl | None:
 
 def canonical_host_for_url(host_text: str) -> str:
     """Host as it appears inside a URL: bare IPv6 without brackets is not allowed there."""
-    if ":" in host_text and not host_text.startswith("["):
+    if (":" in host_text and not host_text.startswith("[")) or host_text != host_text.strip():
         raise UrlError(f"invalid host {host_text!r}")
     return canonical_host(host_text)
 

@@ -36,12 +36,14 @@ log = logging.getLogger("classgate.policy")
 DEFAULT_CACHE_SIZE = 65536
 # Decision is a NamedTuple; building it through tuple.__new__ skips a Python-level __new__ per request.
 _new_decision = functools.partial(tuple.__new__, Decision)
+_new_match = functools.partial(tuple.__new__, Match)
 _GROUP_MEMO_LIMIT = 65536
 _PATH_NEEDED = ("path-needed",)  # sentinel outcome: the host has `urls` entries, so the path matters
 
-# A destination's facts: (categories sorted, rule positions whose own domains/urls hit, category matches).
-_Dest = tuple[tuple[str, ...], frozenset[int], tuple[Match, ...]]
-_NO_DEST: _Dest = ((), frozenset(), ())
+# A destination's facts: (categories sorted, the same as a set, rule positions whose own domains/urls hit,
+# category matches).
+_Dest = tuple[tuple[str, ...], frozenset[str], frozenset[int], tuple]
+_NO_DEST: _Dest = ((), frozenset(), frozenset(), ())
 
 
 class _CompiledRule:
@@ -98,7 +100,7 @@ class Policy:
             t.microsecond == 0 or t == END_OF_DAY for s in self._schedules for w in s.windows for t in (w.start, w.end)
         )
         self._schedule_memo: tuple[int, tuple[str, ...]] = (-1, ())
-        self._set_facts: dict[int, tuple[frozenset[str], frozenset[int], tuple[tuple[str, str], ...]]] = {}
+        self._set_facts: dict[int, _Dest] = {}
         self._list_categories = [list_categories.get(name, ()) for name in index.lists]
         self._list_rule = [int(n.split(":", 1)[1]) if n.startswith("rule:") else -1 for n in index.lists]
         self._cache_size = cache_size
@@ -174,8 +176,7 @@ class Policy:
                 return error_decision(f"malformed host: {exc}", group)
             schedules = self._active(at)
             dest, url_hosts = self._host_facts(canonical)
-            categories, rule_hits, matched = dest
-            cats = frozenset(categories)
+            categories, cats, rule_hits, matched = dest
             needs_path = False
             for rule in self._rules:
                 if rule.groups is not None and group not in rule.groups:
@@ -220,7 +221,9 @@ class Policy:
         hits, url_hosts = self._index.lookup_host(host)
         return (self._merge(_NO_DEST, hits) if hits else _NO_DEST), url_hosts
 
-    def _facts_of_set(self, sid: int) -> tuple[frozenset[str], frozenset[int], tuple[tuple[str, str], ...]]:
+    def _facts_of_set(self, sid: int) -> _Dest:
+        """What one list-set means in this policy: (categories sorted, as a set, rule positions, and
+        (category, source) pairs for Match); computed once per list-set."""
         facts = self._set_facts.get(sid)
         if facts is None:
             cats: set[str] = set()
@@ -233,25 +236,28 @@ class Policy:
                 for cat in self._list_categories[list_id]:
                     cats.add(cat)
                     pairs.append((cat, "inline" if name.startswith("category:") else name))
-            facts = self._set_facts[sid] = (frozenset(cats), frozenset(rules), tuple(pairs))
+            facts = self._set_facts[sid] = (tuple(sorted(cats)), frozenset(cats), frozenset(rules), tuple(pairs))
         return facts
 
     def _merge(self, dest: _Dest, hits: list[tuple[str, int]]) -> _Dest:
         if not hits:
             return dest
-        cats = set(dest[0])
-        rules = set(dest[1])
-        matched = list(dest[2])
+        if len(hits) == 1 and dest is _NO_DEST:  # the usual hit: one listed suffix, nothing to combine
+            entry, sid = hits[0]
+            names, cats, rules, pairs = self._facts_of_set(sid)
+            return names, cats, rules, tuple([_new_match((cat, source, entry)) for cat, source in pairs])
+        all_cats = set(dest[1])
+        all_rules = set(dest[2])
+        matched = list(dest[3])
         for entry, sid in hits:
-            set_cats, set_rules, pairs = self._facts_of_set(sid)
-            cats |= set_cats
-            rules |= set_rules
-            matched.extend(Match(cat, source, entry) for cat, source in pairs)
-        return tuple(sorted(cats)), frozenset(rules), tuple(matched)
+            _, cats, rules, pairs = self._facts_of_set(sid)
+            all_cats |= cats
+            all_rules |= rules
+            matched.extend(_new_match((cat, source, entry)) for cat, source in pairs)
+        return tuple(sorted(all_cats)), frozenset(all_cats), frozenset(all_rules), tuple(matched)
 
     def _evaluate(self, dest: _Dest, group: str, schedules: tuple[str, ...], url_text: str) -> tuple:
-        categories, rule_hits, matched = dest
-        cats = frozenset(categories)
+        categories, cats, rule_hits, matched = dest
         for rule in self._rules:
             if rule.groups is not None and group not in rule.groups:
                 continue

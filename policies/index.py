@@ -235,22 +235,35 @@ class DomainIndex:
 
     def lookup_host(self, host: str) -> tuple[list[tuple[str, int]], list[str]]:
         """Both host lookups in one pass, each suffix hashed once: (suffix, list-set id) hits, and the
-        suffixes that have URL entries. The per-request hot path when the host is not in a cache."""
-        suffixes = host_suffixes(host)
-        if not self.single_label and len(suffixes) > 1:
-            suffixes.pop()
-        hashes = [_hash(x.encode()) for x in suffixes]
-        hits = []
+        suffixes that have URL entries. The per-request hot path when the host is not in a cache, so it is
+        written out flat (same walk as host_suffixes)."""
         keys, sets, directory, shift = self._keys, self._sets, self._dir, self._shift
-        for x, h in zip(suffixes, hashes):
+        url_hosts = self.url_hosts
+        hits: list[tuple[str, int]] = []
+        with_urls: list[str] = []
+        last = host[-1:]
+        single = last == "]" or (last.isdigit() and host.replace(".", "").isdigit())  # IP literal: itself only
+        start = 0
+        while True:
+            suffix = host[start:] if start else host
+            h = _hash(suffix.encode())
             b = h >> shift
             lo, hi = directory[b], directory[b + 1]
             if lo != hi:
                 i = bisect.bisect_left(keys, h, lo, hi)
                 if i < hi and keys[i] == h:
-                    hits.append((x, sets[i]))
-        url_hosts = self.url_hosts
-        return hits, ([x for x, h in zip(suffixes, hashes) if h in url_hosts] if url_hosts else [])
+                    hits.append((suffix, sets[i]))
+            if url_hosts and h in url_hosts:
+                with_urls.append(suffix)
+            if single:
+                break
+            dot = host.find(".", start)
+            if dot < 0:
+                break
+            start = dot + 1
+            if not self.single_label and host.find(".", start) < 0:
+                break  # no list holds a bare TLD: one probe fewer for most hosts
+        return hits, with_urls
 
     def url_hosts_of(self, suffixes: Iterable[str]) -> list[str]:
         """The suffixes of a host that have URL entries (usually none)."""
@@ -293,7 +306,9 @@ def host_suffixes(host: str) -> list[str]:
     last = host[-1:]
     if last == "]" or (last.isdigit() and host.replace(".", "").isdigit()):
         return [host]
-    labels = host.split(".")
-    if len(labels) == 2:
-        return [host, labels[1]]
-    return [".".join(labels[i:]) for i in range(len(labels))]
+    out = [host]
+    pos = host.find(".")
+    while pos >= 0:
+        out.append(host[pos + 1 :])
+        pos = host.find(".", pos + 1)
+    return out

@@ -83,7 +83,7 @@ def test_canonical_url(url: str, host: str, path: str, text: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["", "http://", "http:///", "http://exa mple.com/", "http://example.com:99999/", "http://example.com:8a/",
+    ["", "http://", "http:///", "http://exa mple.com/", "http:// example.com/", "http://example.com:99999/", "http://example.com:8a/",
      "javascript:alert(1)", "file:///etc/passwd", "gopher://example.com/", "http://[::1/", "http://a%00b/",
      "mailto:x@example.com"],
 )

@@ -93,3 +93,21 @@ def test_bytes_per_entry_is_small() -> None:
     n = 300_000
     data = build_index([IndexInput("big", [f"host{i}.example{i % 97}.com" for i in range(n)])])
     assert len(data) / n <= 16
+
+
+@pytest.mark.parametrize(
+    ("entries", "host", "hits"),
+    [
+        (["example.com"], "a.b.example.com", ["example.com"]),
+        (["example.com", "b.example.com"], "a.b.example.com", ["b.example.com", "example.com"]),
+        (["com"], "a.example.com", ["com"]),  # a bare TLD entry: the walk must not skip the last label
+        (["example.com", "localhost"], "localhost", ["localhost"]),
+        (["1.2.3.4", "3.4"], "1.2.3.4", ["1.2.3.4"]),  # IP literals match only themselves
+        (["[::1]"], "[::1]", ["[::1]"]),
+    ],
+)
+def test_lookup_host_agrees_with_the_plain_walk(entries: list[str], host: str, hits: list[str]) -> None:
+    index = DomainIndex(build_index([IndexInput("l", entries)]))
+    found, _ = index.lookup_host(host)
+    assert [s for s, _ in found] == hits
+    assert sorted(found) == sorted(index.host_hits(host_suffixes(host)))

@@ -202,30 +202,37 @@ def start_gateway(policy: Path, state_dir: Path, log: Path, extra: tuple[str, ..
 
 
 class Prometheus:
-    """/usr/bin/prometheus scraping `targets` every second into a temporary TSDB."""
+    """/usr/bin/prometheus on a free loopback port with a temporary TSDB: by default scraping `targets`
+    every second; or with a given `config` (a dict) and extra command-line `args`."""
 
-    def __init__(self, workdir: Path, targets: list[str], job: str = "classgate"):
+    def __init__(
+        self,
+        workdir: Path,
+        targets: list[str] | None = None,
+        job: str = "classgate",
+        config: dict[str, Any] | None = None,
+        args: tuple[str, ...] = (),
+    ):
         binary = need_tool(PROMETHEUS)
         workdir.mkdir(parents=True, exist_ok=True)
-        config = workdir / "prometheus.yml"
-        config.write_text(
-            json.dumps(
-                {  # JSON is YAML
-                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-                    "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets}]}],
-                }
-            )
-        )
+        if config is None:
+            config = {
+                "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [{"job_name": job, "static_configs": [{"targets": targets or []}]}],
+            }
+        config_file = workdir / "prometheus.yml"
+        config_file.write_text(json.dumps(config))  # JSON is YAML
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.log = workdir / "prometheus.log"
         self.proc = subprocess.Popen(
             [
                 binary,
-                f"--config.file={config}",
+                f"--config.file={config_file}",
                 f"--storage.tsdb.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--log.level=warn",
+                *args,
             ],
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,

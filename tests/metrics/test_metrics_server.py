@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -92,9 +93,13 @@ def test_port_in_use_is_an_oserror(served: MetricsServer) -> None:
         server.start(Metrics(process_metrics=False), "127.0.0.1", served.port)
 
 
-def test_close_frees_the_port(fed_metrics: Metrics) -> None:
+def test_close_is_quick_and_frees_the_port(fed_metrics: Metrics) -> None:
     s = server.start(fed_metrics, "127.0.0.1", 0)
     port = s.port
+    assert get(s.url + "/metrics")[0] == 200
+    started = time.monotonic()
     s.close()
+    assert time.monotonic() - started < 1.0
+    assert not s._thread.is_alive()
     again = server.start(fed_metrics, "127.0.0.1", port)
     again.close()
