@@ -160,8 +160,17 @@ def phase_naive(args: argparse.Namespace) -> dict:
                 hits += 1
                 break
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    # The same walk on hosts cut out of the URLs beforehand: the dict lookups alone, no URL parsing at all.
+    hosts = [u.split("/", 3)[2] for u in urls]
+    t_hosts = time.process_time()
+    for host in hosts:
+        labels = host.split(".")
+        for i in range(len(labels)):
+            if ".".join(labels[i:]) in table:
+                break
+    hosts_cpu = time.process_time() - t_hosts
     return {"load_s": load_s, "entries": len(table), "per_s": len(urls) / seconds, "per_cpu_s": len(urls) / cpu,
-            "hits": hits,
+            "hosts_only_per_cpu_s": len(hosts) / hosts_cpu, "hits": hits,
             "rss_mib": (mem["VmRSS"] - base["VmRSS"]) / 1024,
             "bytes_per_entry": (mem["VmRSS"] - base["VmRSS"]) * 1024 / len(table)}
 
@@ -290,7 +299,8 @@ def report(r: dict) -> None:
     print(f"full decisions/s, caches off: {o['uncached_per_s']:,.0f} wall, {o['uncached_per_cpu_s']:,.0f} per CPU-second"
           f" (x{o['uncached_per_cpu_s'] / n['per_cpu_s']:.2f})")
     print(f"naive dict suffix walk/s    : {n['per_s']:,.0f} wall, {n['per_cpu_s']:,.0f} per CPU-second"
-          f" (host lookup only), RSS {n['rss_mib']:.0f} MiB")
+          f" (urlsplit + host walk); {n['hosts_only_per_cpu_s']:,.0f} per CPU-second on pre-cut hosts;"
+          f" RSS {n['rss_mib']:.0f} MiB")
     print(f"RSS of the loaded policy after the stream: {o['rss_after_stream_mib']:.0f} MiB"
           f" (file-backed, shareable {o['rss_file_after_stream_mib']:.0f} MiB, private {o['rss_anon_after_stream_mib']:.0f} MiB)")
     sg = r.get("squidguard")

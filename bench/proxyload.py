@@ -123,17 +123,44 @@ async def _connect(proxy_port: int, source: str, origin_port: int, sni: str, tls
 
 
 async def load(mode: str, proxy_port: int, origin_ports: tuple[int, int], hosts: list[str], source: str,
-               concurrency: int, seconds: float) -> Result:
-    """mode: http-keepalive | https-keepalive | https-newconn (each request on a new connection)."""
+               concurrency: int, seconds: float, on_ready=None) -> Result:
+    """mode: http-keepalive | https-keepalive | https-newconn (each request on a new connection).
+
+    Keep-alive modes open their connections first (one request each, not counted), then call
+    `on_ready()` and start the clock: the measured slice holds requests only, no handshakes."""
     http_port, https_port = origin_ports
     result = Result()
     tls = _client_tls()
-    stop = time.perf_counter() + seconds
+    stop = float("inf")
     counter = iter(range(10**9))
+    ready = asyncio.Event()
+    pending = [concurrency]
+
+    async def opened() -> None:
+        pending[0] -= 1
+        if pending[0] == 0:
+            ready.set()
+        await ready.wait()
 
     async def worker() -> None:
         reader = writer = None
         conn_host = ""
+        if mode in ("http-keepalive", "https-keepalive"):
+            host = hosts[next(counter) % len(hosts)]
+            try:
+                if mode == "http-keepalive":
+                    reader, writer = await asyncio.open_connection("127.0.0.1", proxy_port, local_addr=(source, 0))
+                    writer.write(f"GET http://127.0.0.1:{http_port}/p HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                else:
+                    reader, writer = await _connect(proxy_port, source, https_port, host, tls)
+                    conn_host = host
+                    writer.write(f"GET /p HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                await _read_response(reader)
+            except Exception as e:  # noqa: BLE001 - counted, the run goes on
+                result.errors += 1
+                result.first_error = result.first_error or f"setup: {type(e).__name__}: {e}"
+                reader = writer = None
+        await opened()
         while time.perf_counter() < stop:
             host = hosts[next(counter) % len(hosts)]
             started = time.perf_counter()
@@ -169,7 +196,16 @@ async def load(mode: str, proxy_port: int, origin_ports: tuple[int, int], hosts:
         if writer is not None:
             writer.close()
 
-    began = time.perf_counter()
+    async def clock() -> float:
+        nonlocal stop
+        await ready.wait()
+        if on_ready is not None:
+            on_ready()
+        began = time.perf_counter()
+        stop = began + seconds
+        return began
+
+    clock_task = asyncio.ensure_future(clock())
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    result.seconds = time.perf_counter() - began
+    result.seconds = time.perf_counter() - await clock_task
     return result

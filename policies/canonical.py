@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 from policies.errors import UrlError
 from policies.idna_uts46 import domain_to_ascii
+from policies.ipliteral import ends_in_number, parse_ipv4, parse_ipv6, serialise_ipv6
 
 SPECIAL_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 
@@ -31,13 +32,10 @@ _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 # WHATWG path percent-encode set (C0, space, " # < > ? ` { } and non-ASCII), plus "%" handled apart.
 _PATH_ENCODE = frozenset('\x20"#<>?`{}\x7f') | frozenset(chr(c) for c in range(0x20))
 _C0_SPACE = "".join(chr(c) for c in range(0x21))
-# The common case, already canonical but for case: http(s), plain host, path without "%" or dot segments,
-# query of characters the standard leaves alone. Everything else takes the full parser below.
-_FAST_URL = re.compile(
-    r"((?i:https?))://((?:[A-Za-z0-9_-]+\.)*[A-Za-z][A-Za-z0-9_-]*)(?::([0-9]{1,5}))?"
-    r"(/[A-Za-z0-9\-._~!$&()*+,;=:@/]*)?(?:\?([!$%&()*+,\-./0-9:;=?@A-Z\[\\\]^_`a-z{|}~]*))?(?:#.*)?",
-    re.DOTALL,
-)
+# The common case: http(s)://host/path?query that is canonical already. A tail (path and query) with none of
+# these characters, and no dot segment, is left as it is by the full parser below, so it can be kept as is.
+_TAIL_NEEDS_WORK = re.compile(r"[^A-Za-z0-9\-._~!$&()*+,;=:@/?\[\]^|]")
+_HOST_SIMPLE = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _QUERY_ENCODE = frozenset("\x20\"#<>'\x7f") | frozenset(chr(c) for c in range(0x20))
 
 
@@ -66,7 +64,7 @@ def canonical_host(raw: str) -> str:
         inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         if text.startswith("[") and not text.endswith("]"):
             raise UrlError(f"unterminated IPv6 literal: {raw!r}")
-        return "[" + _serialise_ipv6(_parse_ipv6(inner, raw)) + "]"
+        return "[" + serialise_ipv6(parse_ipv6(inner, raw)) + "]"
     return _parse_domain(text, raw)
 
 
@@ -92,8 +90,8 @@ def _parse_domain(text: str, raw: str) -> str:
     host = ascii_host.removesuffix(".")
     if not host or host.endswith("."):
         raise UrlError(f"empty label at the end of host {raw!r}")
-    if _ends_in_number(host):
-        return _parse_ipv4(host, raw)
+    if ends_in_number(host):
+        return parse_ipv4(host, raw)
     return host
 
 
@@ -114,170 +112,16 @@ def _percent_decode(text: str) -> bytes:
     return bytes(out)
 
 
-# ---------------------------------------------------------------- IPv4 (WHATWG "ends in a number")
-
-def _ends_in_number(host: str) -> bool:
-    parts = host.split(".")
-    if parts[-1] == "":
-        if len(parts) == 1:
-            return False
-        parts.pop()
-    last = parts[-1]
-    if last and last.isascii() and last.isdigit():
-        return True
-    return last[:2] in ("0x", "0X") and all(c in _HEX for c in last[2:])
-
-
-def _ipv4_number(part: str, raw: str) -> int:
-    if not part:
-        raise UrlError(f"empty IPv4 part in {raw!r}")
-    base = 10
-    if part[:2] in ("0x", "0X"):
-        part, base = part[2:], 16
-    elif len(part) > 1 and part[0] == "0":
-        part, base = part[1:], 8
-    if part == "":
-        return 0
-    digits = {10: "0123456789", 8: "01234567", 16: _HEX}[base]
-    if not all(c in digits for c in part):
-        raise UrlError(f"invalid IPv4 number {part!r} in {raw!r}")
-    return int(part, base)
-
-
-def _parse_ipv4(host: str, raw: str) -> str:
-    parts = host.split(".")
-    if parts[-1] == "" and len(parts) > 1:
-        parts.pop()
-    if len(parts) > 4:
-        raise UrlError(f"IPv4 address with more than four parts: {raw!r}")
-    numbers = [_ipv4_number(p, raw) for p in parts]
-    if any(n > 255 for n in numbers[:-1]) or numbers[-1] >= 256 ** (5 - len(numbers)):
-        raise UrlError(f"IPv4 address out of range: {raw!r}")
-    value = numbers[-1]
-    for i, n in enumerate(numbers[:-1]):
-        value += n * 256 ** (3 - i)
-    return ".".join(str((value >> shift) & 0xFF) for shift in (24, 16, 8, 0))
-
-
-# ---------------------------------------------------------------- IPv6 (WHATWG IPv6 parser)
-
-def _parse_ipv6(text: str, raw: str) -> list[int]:
-    def fail(why: str) -> UrlError:
-        return UrlError(f"invalid IPv6 address {raw!r}: {why}")
-
-    address = [0] * 8
-    piece, compress, i, n = 0, None, 0, len(text)
-    if text[:1] == ":":
-        if text[1:2] != ":":
-            raise fail("leading single colon")
-        i, piece = 2, 1
-        compress = piece
-    while i < n:
-        if piece == 8:
-            raise fail("too many pieces")
-        if text[i] == ":":
-            if compress is not None:
-                raise fail("two '::'")
-            i += 1
-            piece += 1
-            compress = piece
-            continue
-        value = length = 0
-        while length < 4 and i < n and text[i] in _HEX:
-            value = value * 16 + int(text[i], 16)
-            i += 1
-            length += 1
-        if i < n and text[i] == ".":
-            if length == 0:
-                raise fail("empty IPv4 part")
-            i -= length
-            if piece > 6:
-                raise fail("IPv4 part too late")
-            seen = 0
-            while i < n:
-                v4: int | None = None
-                if seen > 0:
-                    if text[i] == "." and seen < 4:
-                        i += 1
-                    else:
-                        raise fail("bad embedded IPv4")
-                if i >= n or not text[i].isdigit() or not text[i].isascii():
-                    raise fail("bad embedded IPv4")
-                while i < n and text[i].isascii() and text[i].isdigit():
-                    d = int(text[i])
-                    if v4 is None:
-                        v4 = d
-                    elif v4 == 0:
-                        raise fail("leading zero in embedded IPv4")
-                    else:
-                        v4 = v4 * 10 + d
-                    if v4 > 255:
-                        raise fail("embedded IPv4 out of range")
-                    i += 1
-                address[piece] = address[piece] * 0x100 + (v4 or 0)
-                seen += 1
-                if seen in (2, 4):
-                    piece += 1
-            if seen != 4:
-                raise fail("embedded IPv4 too short")
-            break
-        if i < n and text[i] == ":":
-            i += 1
-            if i >= n:
-                raise fail("trailing colon")
-        elif i < n:
-            raise fail(f"unexpected {text[i]!r}")
-        address[piece] = value
-        piece += 1
-    if compress is not None:
-        swaps, piece = piece - compress, 7
-        while piece != 0 and swaps > 0:
-            j = compress + swaps - 1
-            address[piece], address[j] = address[j], address[piece]
-            piece -= 1
-            swaps -= 1
-    elif piece != 8:
-        raise fail("too few pieces")
-    return address
-
-
-def _serialise_ipv6(address: list[int]) -> str:
-    best_start, best_len, start = -1, 1, None
-    for i in range(9):
-        if i < 8 and address[i] == 0:
-            start = i if start is None else start
-        elif start is not None:
-            if i - start > best_len:
-                best_start, best_len = start, i - start
-            start = None
-    if best_start < 0:
-        return ":".join(f"{p:x}" for p in address)
-    head = ":".join(f"{p:x}" for p in address[:best_start])
-    tail = ":".join(f"{p:x}" for p in address[best_start + best_len :])
-    return f"{head}::{tail}"
-
-
 # ---------------------------------------------------------------- URLs
 
 def canonical_url(url: str) -> CanonicalUrl:
     """Parse an absolute http(s)/ws(s)/ftp URL, or a scheme-less `host/path` (read as http)."""
     if not isinstance(url, str):
         raise UrlError(f"URL must be text, not {type(url).__name__}")
-    m = _FAST_URL.fullmatch(url)
-    if m is not None:
-        scheme, host, port_text, path, query = m.groups()
-        # The regex already required a host whose last label starts with a letter (never an IPv4 number).
-        if not port_text and (not path or "/." not in path):
-            scheme = scheme.lower()
-            host = host.lower()
-            path = path or "/"
-            if query:
-                return CanonicalUrl(scheme, host, SPECIAL_PORTS[scheme], path, query,
-                                    f"{scheme}://{host}{path}?{query}")
-            return CanonicalUrl(scheme, host, SPECIAL_PORTS[scheme], path, "", f"{scheme}://{host}{path}")
-        fast = _fast_url(m)
-        if fast is not None:
-            return fast
+    return _already_canonical(url) or _canonical_url_full(url)
+
+
+def _canonical_url_full(url: str) -> CanonicalUrl:
     text = url.strip(_C0_SPACE).translate(_TAB_NEWLINE)
     if not text:
         raise UrlError("empty URL")
@@ -321,21 +165,32 @@ def canonical_url(url: str) -> CanonicalUrl:
     return CanonicalUrl(scheme, host, port, path, query, text_out)
 
 
-def _fast_url(m: re.Match[str]) -> CanonicalUrl | None:
-    scheme, host, port_text, path, query = m.groups()
-    scheme = scheme.lower()
-    host = host.lower()
-    if path and "/." in path:
+def _already_canonical(url: str) -> CanonicalUrl | None:
+    """Most URLs a proxy sees: a lower-case name host, no port or userinfo, a plain path. None = use the
+    full parser (which gives the same answer for these, only slower: tests check that it agrees)."""
+    if url.startswith("https://"):
+        scheme, rest = "https", url[8:]
+    elif url.startswith("http://"):
+        scheme, rest = "http", url[7:]
+    else:
         return None
-    default_port = SPECIAL_PORTS[scheme]
-    port = int(port_text) if port_text else default_port
-    if port > 65535:
+    slash = rest.find("/")
+    if slash < 0:
+        host, tail = rest, "/"
+    else:
+        host, tail = rest[:slash], rest[slash:]
+    # A lower-case ASCII name whose last label starts with a letter: never an IPv4 number, never a port.
+    if not _HOST_SIMPLE.fullmatch(host) or not "a" <= host[host.rfind(".") + 1] <= "z":
         return None
-    path = path or "/"
-    query = query or ""
-    port_part = "" if port == default_port else f":{port}"
-    text = f"{scheme}://{host}{port_part}{path}?{query}" if query else f"{scheme}://{host}{port_part}{path}"
-    return CanonicalUrl(scheme, host, port, path, query, text)
+    if "?" in host or _TAIL_NEEDS_WORK.search(tail) or "/." in tail:
+        return None
+    path, _, query = tail.partition("?")
+    if not path:
+        path = "/"
+    if not path.startswith("/"):
+        return None  # "http://host?q" is handled (and given its "/") by the full parser
+    text = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
+    return CanonicalUrl(scheme, host, SPECIAL_PORTS[scheme], path, query, text)
 
 
 def canonical_host_for_url(host_text: str) -> str:
@@ -409,7 +264,7 @@ def _normalise_escapes(seg: str) -> str:
 
 def is_ip_literal(host: str) -> bool:
     """True for a canonical IPv4 dotted quad or a bracketed IPv6 literal."""
-    return host.startswith("[") or _ends_in_number(host)
+    return host.startswith("[") or ends_in_number(host)
 
 
 __all__ = ["CanonicalUrl", "UrlError", "canonical_host", "canonical_url", "is_ip_literal", "normalise_path"]

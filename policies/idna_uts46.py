@@ -9,22 +9,13 @@ drive its pieces with the URL Standard's flags here.
 
 from __future__ import annotations
 
-import bisect
 import unicodedata
 
 from idna import core as _idna
-from idna.uts46data import uts46_starts, uts46_statuses
 
 from policies.errors import UrlError
 
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
-_VALID_STATUSES = frozenset(("V", "D"))
-
-
-def _status(code_point: int) -> str:
-    i = code_point if code_point < 256 else bisect.bisect_right(uts46_starts, code_point) - 1
-    status = uts46_statuses[i]
-    return status if isinstance(status, str) else chr(status)
 
 
 def domain_to_ascii(domain: str) -> str:
@@ -71,11 +62,16 @@ def _validate(label: str, *, from_punycode: bool, bidi_domain: bool) -> None:
             raise UrlError(f"label {label!r} is not in NFC")
         if label.startswith("xn--"):
             raise UrlError(f"label {label!r} starts with xn--")
-        for ch in label:
-            if _status(ord(ch)) not in _VALID_STATUSES and ch != ".":
-                raise UrlError(f"code point U+{ord(ch):04X} not allowed")
         if "." in label:
             raise UrlError(f"label {label!r} contains a dot")
+        # Every code point must be valid (or a deviation) as it stands: then the UTS #46 mapping leaves the
+        # label unchanged; a mapped, ignored or disallowed one changes it or raises.
+        try:
+            unchanged = _idna.uts46_remap(label, std3_rules=False) == label
+        except _idna.IDNAError:
+            unchanged = False
+        if not unchanged:
+            raise UrlError(f"label {label!r} has code points not allowed in a punycode label")
     if label.isascii():
         return
     if unicodedata.category(label[0])[0] == "M":

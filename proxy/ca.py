@@ -42,9 +42,13 @@ class SchoolCa:
         return self.certificate.public_bytes(serialization.Encoding.DER)
 
     def sha256_fingerprint(self) -> str:
-        """AA:BB:... as certificate dialogs on phones and desktops show it."""
-        digest = hashlib.sha256(self.der()).hexdigest().upper()
-        return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+        return fingerprint(self.certificate)
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 as AA:BB:..., the way certificate dialogs on phones and desktops show it."""
+    digest = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def ca_dir(state_dir: Path) -> Path:
@@ -60,9 +64,12 @@ def ensure_ca(state_dir: Path) -> SchoolCa:
         if not key_file.exists():
             directory.mkdir(parents=True, exist_ok=True)
             os.chmod(directory, 0o700)
-            certs.CertStore.create_store(
-                directory, BASENAME, KEY_SIZE, organization=CA_ORGANIZATION, cn=CA_COMMON_NAME
-            )
+            try:
+                certs.CertStore.create_store(
+                    directory, BASENAME, KEY_SIZE, organization=CA_ORGANIZATION, cn=CA_COMMON_NAME
+                )
+            except TypeError:  # a mitmproxy without the naming arguments: its default name
+                certs.CertStore.create_store(directory, BASENAME, KEY_SIZE)
         # mitmproxy writes the key under a 077 umask; keep it that way even if someone copied it in.
         mode = stat.S_IMODE(key_file.stat().st_mode)
         if mode & 0o077:

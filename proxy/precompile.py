@@ -16,8 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import sys
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 INVALID = 2
 
@@ -28,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overlay", type=Path, default=None)
     ap.add_argument("--cache-dir", type=Path, required=True)
     args = ap.parse_args(argv)
+    try:
+        # Below the proxy: on a busy gateway the compile may wait; requests should not.
+        os.nice(10)
+    except (OSError, AttributeError):
+        pass
     from policies import PolicyError, load_policy
 
     try:
@@ -50,8 +59,6 @@ async def precompile(policy: Path, overlay: Path | None, cache_dir: Path) -> lis
     env = None
     root = str(Path(__file__).resolve().parents[1])
     if root not in sys.path[:1]:
-        import os
-
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -68,6 +75,9 @@ async def precompile(policy: Path, overlay: Path | None, cache_dir: Path) -> lis
             except (ValueError, KeyError, TypeError):
                 continue
         return problems or ["the policy is invalid (no details from the compiler)"]
+    if proc.returncode != 0:
+        log.warning("policy compile in a child process failed (exit %s); compiling in-process instead:\n%s",
+                    proc.returncode, err.decode("utf-8", "replace")[-2000:])
     return None
 
 

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from mitmproxy import ctx, http
 
 from proxy.blockpage import choose_language
+from proxy.ca import fingerprint
 
 DEFAULT_HOST = "classgate.ca"
 CERT_NAME = "mitmproxy-ca-cert.pem"
@@ -25,13 +26,6 @@ CERT_NAME = "mitmproxy-ca-cert.pem"
 def _template(language: str) -> string.Template:
     text = resources.files("proxy").joinpath(f"templates/ca_{language}.html").read_text(encoding="utf-8")
     return string.Template(text)
-
-
-def fingerprint(cert: x509.Certificate) -> str:
-    import hashlib
-
-    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def common_name(cert: x509.Certificate) -> str:

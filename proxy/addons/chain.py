@@ -51,7 +51,7 @@ class Classgate:
         for hook in self._hooks["done"]:
             try:
                 hook()
-            except Exception:  # noqa: BLE001 - one component's shutdown must not stop the others'
+            except Exception:  # one component's shutdown must not stop the others'
                 log.exception("shutting down %r failed", hook)
 
     # -- flows

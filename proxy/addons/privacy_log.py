@@ -3,7 +3,8 @@
 mitmproxy tags every connection log record with the client's address (`record.client`) and logs
 each connect and disconnect at INFO: on a school network that is a per-student browsing trail. This
 addon demotes the connection chatter to DEBUG and, at INFO and above, drops the address from the
-record, so `classgate run` without --verbose never prints a client IP.
+record (and destination names from TLS failure messages), so `classgate run` without --verbose
+prints neither a client IP nor where it went.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ _CHATTER = ("client connect", "client disconnect", "client kill connection", "se
 # The handshake failure of a connection the TLS gate refused on purpose (proxy/addons/tls_gate.py
 # hands mitmproxy a TLS context without a certificate): the gate logs the refusal itself.
 _REFUSAL = "no shared cipher"
+# mitmproxy's TLS failure messages name the destination ("...certificate for www.example.com (...)").
+_DESTINATION = re.compile(r"\b(for|to) (?!<)[^\s()]+")
 # Some mitmproxy messages put the peer's address in the text ("10.1.2.3:5555: Bad HTTP request").
 _ADDRESS = re.compile(r"\[?\b(?:\d{1,3}\.){3}\d{1,3}\b\]?(?::\d+)?|\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\](?::\d+)?")
 
@@ -30,10 +33,11 @@ class ClientAddressFilter(logging.Filter):
             if getattr(record, "client", None) is not None:
                 record.client = None
             message = record.getMessage()
-            if any(c.isdigit() for c in message):
-                redacted = _ADDRESS.sub("<address>", message)
-                if redacted != message:
-                    record.msg, record.args = redacted, ()
+            redacted = _ADDRESS.sub("<address>", message) if any(c.isdigit() for c in message) else message
+            if "TLS" in redacted:
+                redacted = _DESTINATION.sub(r"\1 <host>", redacted)
+            if redacted != message:
+                record.msg, record.args = redacted, ()
         return True
 
 

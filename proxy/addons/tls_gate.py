@@ -67,8 +67,10 @@ class TlsGate:
             d = policy.decide_host(flow.request.host, client=client, at=self._at(policy))
             if d.action == "block":
                 self._count("refused", d)
-                log.info("refused CONNECT group=%s category=%s rule=%s tier=%s host=%s", d.group,
-                         d.categories[0] if d.categories else "uncategorized", d.rule, d.tier, d.host)
+                # No host at INFO: default-level logs carry no destination (docs/metrics.md, "Logs").
+                log.info("refused CONNECT group=%s category=%s rule=%s tier=%s", d.group,
+                         d.categories[0] if d.categories else "uncategorized", d.rule, d.tier)
+                log.debug("refused CONNECT host=%s", d.host)
                 flow.response = http.Response.make(
                     403, b"Blocked by the school network filter.\n", {"Content-Type": "text/plain"}
                 )
@@ -101,8 +103,9 @@ class TlsGate:
                 else:
                     mode = "refused"
                     self._refused.add(client_conn.id)
-                    log.info("refused TLS group=%s category=%s rule=%s tier=%s host=%s", d.group,
-                             d.categories[0] if d.categories else "uncategorized", d.rule, d.tier, d.host or host)
+                    log.info("refused TLS group=%s category=%s rule=%s tier=%s", d.group,
+                             d.categories[0] if d.categories else "uncategorized", d.rule, d.tier)
+                    log.debug("refused TLS host=%s", d.host or host)
             elif not inspect or policy.tls.never_decrypt.intersection(d.categories):
                 mode = "passthrough"
                 data.ignore_connection = True

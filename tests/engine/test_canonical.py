@@ -129,3 +129,20 @@ def test_canonical_url_text_reparses_to_itself(host: str, path: str) -> None:
         return
     again = canonical_url(once.text)
     assert again == once
+
+
+_url_chars = st.sampled_from(list("abcXYZ019-._~!$&()*+,;=:@/?[]^|%#'\"{}` \\é") + ["/./", "/../", "?", "//"])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(["http://", "https://", "HTTP://", "http:/", "ftp://"]),
+       st.sampled_from(["example.com", "a.b-c_d.org", "Example.COM", "x.0x1f", "a.b1", "1.2.3.4", "u@h.com",
+                        "h.com:81", "h.com.", "xn--bcher-kva.de", "h.com?", "h.com#"]),
+       st.lists(_url_chars, max_size=12).map("".join))
+def test_fast_path_agrees_with_the_full_parser(scheme: str, host: str, tail: str) -> None:
+    from policies.canonical import _already_canonical, _canonical_url_full
+
+    url = scheme + host + tail
+    fast = _already_canonical(url)
+    if fast is not None:
+        assert fast == _canonical_url_full(url)

@@ -134,4 +134,5 @@ def test_whole_file_fast_path_agrees_with_line_by_line(lines: list[str]) -> None
     add_domain_file(fast, Path("f"), raw)
     slow = ListData("x")
     add_domain_lines(slow, Path("f"), lines)
-    assert (fast.domains, fast.junk_lines) == (slow.domains, slow.junk_lines)
+    # Order may differ (the per-line path appends the lines it had to look at last): the index does not care.
+    assert (sorted(fast.domains), fast.junk_lines) == (sorted(slow.domains), slow.junk_lines)

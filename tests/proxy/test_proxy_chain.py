@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import STUDENT, TEST_POLICY
 from mitmproxy.test import taddons, tflow
 
-from conftest import STUDENT, TEST_POLICY
 from metrics import Metrics
 from proxy.addons import Classgate, components, default_addons
 from proxy.addons.ca_page import CaPage

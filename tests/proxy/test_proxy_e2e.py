@@ -194,3 +194,40 @@ def test_log_has_refs_but_no_client_addresses(proxy):
     assert "secret-path" not in log  # full URLs only at DEBUG
     for ip in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
         assert ip not in log
+
+
+def test_a_broken_engine_blocks_in_the_real_proxy(tmp_path, origin, origin_pki):
+    from conftest import HERE, TEST_POLICY, ProxyProcess
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(TEST_POLICY, encoding="utf-8")
+    p = ProxyProcess(policy, tmp_path / "state", origin, origin_pki.ca,
+                     extra=["--set", f"scripts={HERE / 'proxytest_break_engine.py'}"])
+    try:
+        before = len(origin.seen)
+        r = curl(p.url, "http://allowed.test/", source=TEACHER)
+        assert r.status == 403 and "Bộ lọc tạm thời gặp lỗi" in r.text
+        https = curl(p.url, "https://allowed.test/", source=TEACHER, cacert=p.school_ca)
+        assert https.status != 200  # refused at the ClientHello: never passed through
+        guest = curl(p.url, "https://allowed.test/", source=GUEST, cacert=origin_pki.ca)
+        assert guest.status != 200 and guest.returncode != 0
+        assert len(origin.seen) == before  # nothing reached the origin
+        log = p.output()
+        assert log.count("filter error at request stage") == 1  # logged once per cause
+    finally:
+        p.stop()
+
+
+@pytest.mark.parametrize(("host", "reaches_origin"), [("blocked.test", False), ("allowed.test", True)])
+def test_large_upload_is_decided_before_it_streams(proxy, origin, tmp_path, host, reaches_origin):
+    # 6 MB is above stream_large_bodies (4 MB): mitmproxy streams it, so the decision must come first.
+    body = tmp_path / "upload.bin"
+    body.write_bytes(b"u" * (6 * 1024 * 1024))
+    before = len(origin.find(host))
+    r = curl(proxy.url, f"http://{host}/upload", source=STUDENT,
+             extra=["--data-binary", f"@{body}", "-H", "Content-Type: application/octet-stream"])
+    arrived = origin.find(host)[before:]
+    if reaches_origin:
+        assert r.status == 200 and len(arrived) == 1
+    else:
+        assert r.status != 200 and not arrived

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from conftest import TEST_POLICY
 
 from agent.cli import main
 from agent.commands.run import sample_policy
-from conftest import TEST_POLICY
 
 
 @pytest.mark.parametrize(
