@@ -8,7 +8,14 @@ from agent import __version__
 from agent.commands import ca, department, lists, policy, run, stats, sync
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _OrderedGroup(click.Group):
+    """Lists commands in the order they are added (the everyday ones first), not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=_OrderedGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="classgate")
 def main() -> None:
     """classgate: the content filter for school networks.
