@@ -31,7 +31,7 @@ class Problem:
     severity: Severity = "error"
 
     @classmethod
-    def at(cls, pos: Position | None, message: str, severity: Severity = "error") -> "Problem":
+    def at(cls, pos: Position | None, message: str, severity: Severity = "error") -> Problem:
         if pos is None:
             return cls("<policy>", 0, 0, message, severity)
         return cls(pos.file, pos.line, pos.col, message, severity)

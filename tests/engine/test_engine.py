@@ -225,3 +225,25 @@ def test_schedule_edges_with_the_per_second_memo(doc: Document) -> None:
     assert policy.decide("http://games.example/", STUDENT, just_before).rule == "games-in-lessons"
     assert policy.decide("http://games.example/", STUDENT, at_end).rule is None
     assert policy.decide("http://games.example/", STUDENT, just_before).rule == "games-in-lessons"
+
+
+def test_concurrent_decisions_match_serial_ones(doc: Document) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = compile_policy(doc, cache_size=64)  # small caches: eviction races are exercised too
+    urls = [f"http://{h}/p{i % 7}" for i in range(400) for h in ("casino.example", "games.example",
+                                                                   f"u{i}.example", "portal.example")]
+    reference = compile_policy(doc, cache_size=0)
+    serial = [reference.decide(u, STUDENT, MONDAY_9)[:5] for u in urls]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda u: policy.decide(u, STUDENT, MONDAY_9)[:5], urls))
+    assert parallel == serial
+
+
+@pytest.mark.parametrize(
+    ("host", "canonical"),
+    [("CASINO.example.", "casino.example"), ("ex%61mple.org", "example.org"), ("bücher.example", "xn--bcher-kva.example"),
+     ("0x7f.1", "127.0.0.1"), ("[0::1]", "[::1]")],
+)
+def test_decide_host_canonicalises(doc: Document, host: str, canonical: str) -> None:
+    assert compile_policy(doc).decide_host(host).host == canonical
