@@ -8,21 +8,9 @@ from pathlib import Path
 
 from policies.destinations import read_domains, read_urls
 from policies.errors import Problem
+from policies.lists.read import UT1_ALIASES, UT1_FILES
 from policies.model import Category, Origin, Source
 from policies.yamlsource import Val
-
-# UT1 ships these names as symlinks to French-named folders; copies of UT1 often lose the links
-# (ours in ../shared did), so an include of the English name falls back to the folder it points at.
-UT1_ALIASES = {
-    "ads": "publicite",
-    "aggressive": "agressif",
-    "drugs": "drogue",
-    "mail": "forums",
-    "porn": "adult",
-    "proxy": "redirector",
-    "violence": "agressif",
-}
-UT1_FILES = ("domains", "urls")
 
 
 def _tip(name: str, known: list[str]) -> str:

@@ -5,9 +5,13 @@ rule conditions to sets, and returns a `Policy`. `Policy.decide` canonicalises t
 group and the active schedules, looks the destination up in the index, and walks the rules in order:
 the first rule whose conditions all hold decides; none -> the document's default.
 
-Caches (functools.lru_cache, each bounded by `cache_size`; 0 turns them all off, for measuring): parsed URLs
-by raw text, canonical hosts by raw host, destination facts by canonical host, and whole outcomes by
-(host, path if it matters, group, active schedules).
+Caches (each bounded by `cache_size`; 0 turns them all off, for measuring): parsed URLs by raw text,
+canonical hosts by raw host, destination facts by canonical host, and whole outcomes by (host, path if it
+matters, group, active schedules) (functools.lru_cache each); and, in front of them, the per-authority fast
+path (policies.fastpath): most requests go to a host seen a moment ago, so the raw `scheme://authority` is
+looked up as it comes, and where the path cannot change the outcome the decision is read from there without
+parsing the URL again. The fast path only takes URLs whose rest the full parser would keep as it is, so it
+gives exactly the full path's decision (tests/engine/test_fastpath.py compares every field).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import xxhash
 from policies.canonical import CanonicalUrl, canonical_host, canonical_url
 from policies.decision import Decision, Match, PolicyStats, error_decision
 from policies.errors import PolicyError, Problem, UrlError
+from policies.fastpath import GenerationalCache, tail_is_canonical
 from policies.groups import GroupResolver
 from policies.index import DomainIndex
 from policies.listindex import content_digest, load_index, plan_lists
@@ -109,7 +114,10 @@ class Policy:
             self._host: Callable[[str], str] = functools.lru_cache(cache_size)(canonical_host)
             self._host_facts = functools.lru_cache(cache_size)(self._host_facts_uncached)
             self._outcome = functools.lru_cache(cache_size)(self._outcome_uncached)
+            self._authorities: GenerationalCache | None = GenerationalCache(cache_size, self._authority_entry)
+            self._outcomes = GenerationalCache(cache_size, self._host_outcome)
         else:
+            self._authorities = None
             self._parse, self._host, self._host_facts = canonical_url, canonical_host, self._host_facts_uncached
             self._outcome = self._outcome_uncached
 
@@ -130,6 +138,11 @@ class Policy:
         group = DEFAULT_GROUP
         try:
             group = self._group_memo.get(client) or self._group_of(client)
+            authorities = self._authorities
+            if authorities is not None:
+                decision = self._decide_fast(authorities, url, group, at)
+                if decision is not None:
+                    return decision
             try:
                 cu = self._parse(url)
             except UrlError as exc:
@@ -154,6 +167,73 @@ class Policy:
         except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
             return error_decision(f"internal error: {type(exc).__name__}", group)
+
+    def _decide_fast(self, authorities: GenerationalCache, url: str, group: str, at: dt.datetime | None) -> Decision | None:
+        """The decision from the per-authority cache, or None: then the caller takes the full path. Written
+        out flat: it is the path of most requests."""
+        if url.startswith("http://"):
+            slash = url.find("/", 7)
+        elif url.startswith("https://"):
+            slash = url.find("/", 8)
+        else:
+            return None
+        if slash < 0:
+            prefix, tail = url, "/"
+        else:
+            prefix, tail = url[:slash], url[slash:]
+        entry = authorities.young.get(prefix) or authorities.lookup(prefix)
+        if not entry:
+            return None
+        host, origin, path_matters = entry
+        if tail == "/":
+            text = origin + "/"
+        elif tail_is_canonical(tail):
+            text = origin + tail
+        else:
+            return None  # escapes, dot segments, fragments...: the full parser normalises them
+        if not self._schedules:
+            schedules: tuple[str, ...] = ()
+        elif at is None and self._schedules_by_second and (memo := self._schedule_memo)[0] == int(time.time()):
+            schedules = memo[1]
+        else:
+            schedules = self._active(at)
+        if path_matters:
+            path, _, query = tail.partition("?")
+            if self._has_regex:
+                outcome = self._outcome(host, path, query, text, group, schedules)
+            else:
+                outcome = self._outcome(host, path.lower(), query, None, group, schedules)
+        else:
+            key = (host, group, schedules)
+            outcomes = self._outcomes
+            outcome = outcomes.young.get(key) or outcomes.lookup(key)
+        action, rule, tier, categories, matched = outcome
+        return _new_decision((action, rule, tier, group, categories, schedules, matched, host, text, None, False))
+
+    def _authority_entry(self, prefix: str) -> tuple | None:
+        """What the fast path needs to know about a raw `scheme://authority` (no "/" in the authority):
+        (canonical host, canonical `scheme://host[:port]`, whether the path can change the outcome);
+        False when the fast path must leave such URLs to the full parser."""
+        authority = prefix[prefix.find("//") + 2 :]
+        # The full parser ends the authority at the first of "/\\?#": with none of the last three in it,
+        # the URL's authority is exactly this text, whatever follows. Empty: "http:///x" strips slashes.
+        # Spaces and controls: the full parser strips them at the ends of a URL, so "http://h " is "http://h"
+        # but "http://h /" is an error; such authorities are left to it.
+        if not authority or "\\" in authority or "?" in authority or "#" in authority or min(authority) <= " ":
+            return False
+        try:
+            cu = canonical_url(prefix + "/")
+        except UrlError:
+            return False  # the full path reports the error with the whole URL in the message
+        if cu.path != "/" or cu.query:
+            return False
+        _, url_hosts = self._host_facts(cu.host)
+        return (cu.host, cu.text[:-1], bool(url_hosts) or self._has_regex)
+
+    def _host_outcome(self, key: tuple[str, str, tuple[str, ...]]) -> tuple:
+        """The outcome for (host, group, schedules) where the path cannot change it."""
+        host, group, schedules = key
+        return self._outcome_uncached(host, None, None, None, group, schedules)
 
     def _outcome_uncached(self, host: str, path: str | None, query: str | None, text: str | None, group: str,
                           schedules: tuple[str, ...]) -> tuple:
@@ -197,6 +277,9 @@ class Policy:
     def clear_caches(self) -> None:
         for fn in (self._parse, self._host, self._host_facts, self._outcome):
             getattr(fn, "cache_clear", lambda: None)()
+        if self._authorities is not None:
+            self._authorities.clear()
+            self._outcomes.clear()
 
     # ------------------------------------------------------------------ internals
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import GUEST, STUDENT, TEACHER, TEST_POLICY, UNKNOWN
 from mitmproxy.test import taddons, tflow
 from OpenSSL import SSL
+from proxytest_support import GUEST, STUDENT, TEACHER, TEST_POLICY, UNKNOWN
 from proxytest_tls import hello_data, tls_start
 
 from metrics import Metrics

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import ARTIFACTS, TEST_POLICY, ProxyProcess
+from proxytest_support import ARTIFACTS, TEST_POLICY, ProxyProcess
 
 pytestmark = pytest.mark.e2e
 

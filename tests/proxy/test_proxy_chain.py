@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import STUDENT, TEST_POLICY
 from mitmproxy.test import taddons, tflow
+from proxytest_support import STUDENT, TEST_POLICY
 
 from metrics import Metrics
 from proxy.addons import Classgate, components, default_addons

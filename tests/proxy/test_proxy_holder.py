@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import TEST_POLICY
+from proxytest_support import TEST_POLICY
 
 from metrics import Metrics
 from proxy.policy_holder import PolicyHolder

@@ -11,7 +11,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import (
+from proxytest_support import (
     HERE,
     REPO,
     STUDENT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_POLICY
+from proxytest_support import TEST_POLICY
 
 from agent.cli import main
 from agent.commands.run import sample_policy
