@@ -51,6 +51,10 @@ _Dest = tuple[tuple[str, ...], frozenset[str], frozenset[int], tuple]
 _NO_DEST: _Dest = ((), frozenset(), frozenset(), ())
 
 
+def _no_value(_key: object) -> None:
+    return None
+
+
 class _CompiledRule:
     __slots__ = (
         "action",
@@ -114,10 +118,11 @@ class Policy:
             self._host: Callable[[str], str] = functools.lru_cache(cache_size)(canonical_host)
             self._host_facts = functools.lru_cache(cache_size)(self._host_facts_uncached)
             self._outcome = functools.lru_cache(cache_size)(self._outcome_uncached)
-            self._authorities: GenerationalCache | None = GenerationalCache(cache_size, self._authority_entry)
+            self._recent: GenerationalCache | None = GenerationalCache(cache_size, _no_value)
+            self._authorities = GenerationalCache(cache_size, self._authority_entry)
             self._outcomes = GenerationalCache(cache_size, self._host_outcome)
         else:
-            self._authorities = None
+            self._recent = None
             self._parse, self._host, self._host_facts = canonical_url, canonical_host, self._host_facts_uncached
             self._outcome = self._outcome_uncached
 
@@ -138,39 +143,58 @@ class Policy:
         group = DEFAULT_GROUP
         try:
             group = self._group_memo.get(client) or self._group_of(client)
-            authorities = self._authorities
-            if authorities is not None:
-                decision = self._decide_fast(authorities, url, group, at)
-                if decision is not None:
-                    return decision
-            try:
-                cu = self._parse(url)
-            except UrlError as exc:
-                return error_decision(f"malformed URL: {exc}", group)
+            recent = self._recent
+            if recent is None:
+                return self._decide_full(url, group, at)
             if not self._schedules:
                 schedules: tuple[str, ...] = ()
             elif at is None and self._schedules_by_second and (memo := self._schedule_memo)[0] == int(time.time()):
                 schedules = memo[1]  # the common case: "now", in the same second as the previous request
             else:
-                schedules = self._active(at)
-            host, text = cu.host, cu.text
-            # The path (and query) are part of the outcome only where they can change it: under hosts with
-            # `urls` entries, or for every URL when some rule has a regex. Elsewhere one entry per host serves.
-            if self._has_regex:
-                outcome = self._outcome(host, cu.path, cu.query, text, group, schedules)
-            else:
-                outcome = self._outcome(host, None, None, None, group, schedules)
-                if outcome is _PATH_NEEDED:
-                    outcome = self._outcome(host, cu.path.lower(), cu.query, None, group, schedules)
-            action, rule, tier, categories, matched = outcome
-            return _new_decision((action, rule, tier, group, categories, schedules, matched, host, text, None, False))
+                try:
+                    schedules = self._active(at)
+                except Exception:  # noqa: BLE001 - the full path reports it, in its own order
+                    return self._decide_full(url, group, at)
+            # 1. The same URL decided a moment ago for the same group and schedules: the same (immutable)
+            # Decision serves again, without a single allocation.
+            decision = recent.young.get(url) or recent.lookup(url)
+            if decision and decision[3] == group and decision[5] == schedules:
+                return decision
+            # 2. A known authority and a rest that needs no normalising; 3. else the full parser.
+            decision = self._decide_fast(url, group, schedules) or self._decide_full(url, group, at)
+            if not decision[9]:  # error decisions are not kept: they are rare, and cheap to make again
+                recent.put(url, decision)
+            return decision
         except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
             return error_decision(f"internal error: {type(exc).__name__}", group)
 
-    def _decide_fast(self, authorities: GenerationalCache, url: str, group: str, at: dt.datetime | None) -> Decision | None:
-        """The decision from the per-authority cache, or None: then the caller takes the full path. Written
-        out flat: it is the path of most requests."""
+    def _decide_full(self, url: str, group: str, at: dt.datetime | None) -> Decision:
+        """Parse the URL (the cached parser when caches are on) and decide; raises only on internal errors."""
+        try:
+            cu = self._parse(url)
+        except UrlError as exc:
+            return error_decision(f"malformed URL: {exc}", group)
+        if not self._schedules:
+            schedules: tuple[str, ...] = ()
+        elif at is None and self._schedules_by_second and (memo := self._schedule_memo)[0] == int(time.time()):
+            schedules = memo[1]
+        else:
+            schedules = self._active(at)
+        host, text = cu.host, cu.text
+        # The path (and query) are part of the outcome only where they can change it: under hosts with
+        # `urls` entries, or for every URL when some rule has a regex. Elsewhere one entry per host serves.
+        if self._has_regex:
+            outcome = self._outcome(host, cu.path, cu.query, text, group, schedules)
+        else:
+            outcome = self._outcome(host, None, None, None, group, schedules)
+            if outcome is _PATH_NEEDED:
+                outcome = self._outcome(host, cu.path.lower(), cu.query, None, group, schedules)
+        action, rule, tier, categories, matched = outcome
+        return _new_decision((action, rule, tier, group, categories, schedules, matched, host, text, None, False))
+
+    def _decide_fast(self, url: str, group: str, schedules: tuple[str, ...]) -> Decision | None:
+        """The decision from the per-authority cache, or None: then the caller takes the full path."""
         if url.startswith("http://"):
             slash = url.find("/", 7)
         elif url.startswith("https://"):
@@ -181,6 +205,7 @@ class Policy:
             prefix, tail = url, "/"
         else:
             prefix, tail = url[:slash], url[slash:]
+        authorities = self._authorities
         entry = authorities.young.get(prefix) or authorities.lookup(prefix)
         if not entry:
             return None
@@ -191,12 +216,6 @@ class Policy:
             text = origin + tail
         else:
             return None  # escapes, dot segments, fragments...: the full parser normalises them
-        if not self._schedules:
-            schedules: tuple[str, ...] = ()
-        elif at is None and self._schedules_by_second and (memo := self._schedule_memo)[0] == int(time.time()):
-            schedules = memo[1]
-        else:
-            schedules = self._active(at)
         if path_matters:
             path, _, query = tail.partition("?")
             if self._has_regex:
@@ -277,9 +296,9 @@ class Policy:
     def clear_caches(self) -> None:
         for fn in (self._parse, self._host, self._host_facts, self._outcome):
             getattr(fn, "cache_clear", lambda: None)()
-        if self._authorities is not None:
-            self._authorities.clear()
-            self._outcomes.clear()
+        if self._recent is not None:
+            for cache in (self._recent, self._authorities, self._outcomes):
+                cache.clear()
 
     # ------------------------------------------------------------------ internals
 

@@ -42,12 +42,15 @@ class GenerationalCache:
         value = self._old.get(key, _MISSING)
         if value is _MISSING:
             value = self._compute(key)
+        self.put(key, value)
+        return value
+
+    def put(self, key: Any, value: Any) -> None:
         young = self.young
         if len(young) >= self._size:
             self._old, self.young = young, {}
             young = self.young
         young[key] = value
-        return value
 
     def __len__(self) -> int:
         return len(self.young) + len(self._old)

@@ -68,6 +68,18 @@ def _listen(spec: str, what: str) -> tuple[str, int]:
     help="The Department's root.json to verify synced policies with (with --sync-from).",
 )
 @click.option(
+    "--sync-interval",
+    default=None,
+    metavar="MIN-MAX",
+    help="Seconds between Department polls, jittered between MIN and MAX (with --sync-from).  [default: 300-900]",
+)
+@click.option(
+    "--sync-report-to",
+    default=None,
+    metavar="URL",
+    help="POST this gateway's sync status (version, health; no usage data) to the Department. Off by default.",
+)
+@click.option(
     "--set",
     "mitm_options",
     multiple=True,
@@ -84,6 +96,8 @@ def run(
     state_dir: Path,
     sync_url: str | None,
     trust_root: Path | None,
+    sync_interval: str | None,
+    sync_report_to: str | None,
     mitm_options: tuple[str, ...],
     verbose: bool,
 ) -> None:
@@ -94,6 +108,9 @@ def run(
     """
     if bool(sync_url) != bool(trust_root):
         raise click.UsageError("--sync-from and --trust go together")
+    if (sync_interval or sync_report_to) and not sync_url:
+        raise click.UsageError("--sync-interval and --sync-report-to need --sync-from")
+    poll = _poll_settings(sync_interval) if sync_interval else None
     listen_host, listen_port = _listen(listen, "--listen")
     metrics_addr = None if metrics_listen.lower() in ("off", "none", "") else _listen(metrics_listen, "--metrics")
     policy_path = policy_path or sample_policy()
@@ -162,7 +179,7 @@ def run(
                     "classgate_state_dir": str(state_dir),
                 },
                 extra=mitm_options,
-                sync=(sync_url, trust_root, state_dir, overlay_path) if sync_url else None,
+                sync=(sync_url, trust_root, state_dir, overlay_path, poll, sync_report_to) if sync_url else None,
                 verbose=verbose,
             )
         )
@@ -170,6 +187,18 @@ def run(
         if server is not None:
             server.close()
     click.echo("classgate: stopped")
+
+
+def _poll_settings(text: str):
+    """`--sync-interval MIN-MAX` (seconds) as the sync loop's settings; a bad value is a usage error."""
+    from agent.sync.gateway_addon import poll_settings
+
+    low, sep, high = text.partition("-")
+    try:
+        return poll_settings(float(low), float(high if sep else low))
+    except ValueError as e:
+        raise click.BadParameter(f"{text!r}: {e}" if "interval" in str(e) else f"{text!r}: expected MIN-MAX seconds, "
+                                 "e.g. 300-900", param_hint="--sync-interval") from None
 
 
 async def _serve(holder, m, options: dict, extra: tuple[str, ...], sync, verbose: bool) -> None:
@@ -193,9 +222,10 @@ async def _serve(holder, m, options: dict, extra: tuple[str, ...], sync, verbose
         # Imported here so `classgate run` works without the sync package (and its TUF client).
         from agent.sync.gateway_addon import SyncAddon
 
-        url, trust_root, state_dir, overlay_path = sync
+        url, trust_root, state_dir, overlay_path, poll, report_to = sync
         try:
-            addons.append(SyncAddon(url, trust_root, state_dir, holder, m, overlay_path=overlay_path))
+            addons.append(SyncAddon(url, trust_root, state_dir, holder, m, overlay_path=overlay_path,
+                                    poll=poll, report_to=report_to))
         except (OSError, ValueError) as e:
             raise click.ClickException(f"cannot start the Department sync: {e}") from None
     master.addons.add(*addons)

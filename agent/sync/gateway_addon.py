@@ -24,18 +24,27 @@ from agent.sync.transport import Limits
 log = logging.getLogger(__name__)
 
 
+def poll_settings(min_interval: float, max_interval: float) -> PollSettings:
+    """Poll between `min_interval` and `max_interval` seconds; backoff stays within the same bounds."""
+    if not 0 < min_interval <= max_interval:
+        raise ValueError(f"poll interval {min_interval}-{max_interval}: need 0 < MIN <= MAX")
+    default = PollSettings()
+    return PollSettings(min_interval=min_interval, max_interval=max_interval,
+                        backoff_base=min(default.backoff_base, min_interval),
+                        backoff_max=max(default.backoff_max, max_interval))
+
+
 def poll_settings_from_env() -> PollSettings:
     """Poll intervals from CLASSGATE_SYNC_MIN_INTERVAL / _MAX_INTERVAL (seconds), else the defaults.
 
-    `classgate run` has no interval options (five minutes to a quarter hour is right for a school);
-    tests and debugging sessions shorten it through the environment.
+    Five minutes to a quarter hour is right for a school; `classgate run --sync-interval` overrides it,
+    and tests and debugging sessions may shorten it through the environment.
     """
     default = PollSettings()
     try:
         low = float(os.environ.get("CLASSGATE_SYNC_MIN_INTERVAL", default.min_interval))
         high = float(os.environ.get("CLASSGATE_SYNC_MAX_INTERVAL", max(low, default.max_interval)))
-        return PollSettings(min_interval=low, max_interval=high, backoff_base=min(default.backoff_base, low),
-                            backoff_max=max(default.backoff_max, high))
+        return poll_settings(low, high)
     except ValueError as e:
         log.error("sync: ignoring CLASSGATE_SYNC_*_INTERVAL (%s); using the defaults", e)
         return default
@@ -93,7 +102,7 @@ class SyncAddon:
             **extra,
         )
         if report_to is None:
-            report_to = os.environ.get("CLASSGATE_SYNC_REPORT_TO") or None  # `classgate run` has no option for it
+            report_to = os.environ.get("CLASSGATE_SYNC_REPORT_TO") or None
             config = replace(config, report_to=report_to)
         self.service = SyncService(config, activate=self._activate, metrics=metrics)
         self._task: asyncio.Task[None] | None = None

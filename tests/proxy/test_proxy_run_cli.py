@@ -17,6 +17,12 @@ from agent.commands.run import sample_policy
         (["--listen", "127.0.0.1:99999"], 2, "between 0 and 65535"),
         (["--metrics", "127.0.0.1:x"], 2, "port must be a number"),
         (["--sync-from", "http://127.0.0.1:1/"], 2, "--sync-from and --trust go together"),
+        (["--sync-interval", "60-120"], 2, "need --sync-from"),
+        (["--sync-report-to", "http://127.0.0.1:1/"], 2, "need --sync-from"),
+        (["--sync-from", "http://127.0.0.1:1/", "--trust", __file__, "--sync-interval", "9-3"], 2,
+         "need 0 < MIN <= MAX"),
+        (["--sync-from", "http://127.0.0.1:1/", "--trust", __file__, "--sync-interval", "soon"], 2,
+         "expected MIN-MAX seconds"),
         (["--set", "no-equals-sign"], 2, "expected OPTION=VALUE"),
         (["--mode", "reverse"], 2, "Invalid value for '--mode'"),
         (["--policy", "/no/such/file.yaml"], 2, "does not exist"),
@@ -57,3 +63,15 @@ def test_metrics_port_in_use_is_a_clean_error(tmp_path):
 def test_the_default_policy_is_the_shipped_sample():
     assert sample_policy().is_file()
     assert sample_policy().name == "department.yaml"
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [("300-900", 300.0, 900.0), ("60", 60.0, 60.0), ("0.5-2", 0.5, 2.0)],
+)
+def test_sync_interval_is_read_as_min_max_seconds(text, low, high):
+    from agent.commands.run import _poll_settings
+
+    settings = _poll_settings(text)
+    assert (settings.min_interval, settings.max_interval) == (low, high)
+    assert settings.backoff_base <= low <= high <= settings.backoff_max
