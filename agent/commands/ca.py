@@ -31,16 +31,23 @@ def ca() -> None:
     default=None,
     help="Write to this file instead of standard output.",
 )
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Create the CA if the state directory has none yet (to hand it out before the first start).",
+)
 @state_dir_option
-def export(fmt: str, output: Path | None, state_dir: Path) -> None:
-    """Print (or write) the school CA certificate. Never the private key.
-
-    Creates the CA if the state directory has none yet, so it can be handed out before the gateway
-    first starts.
-    """
+def export(fmt: str, output: Path | None, create: bool, state_dir: Path) -> None:
+    """Print (or write) the school CA certificate. Never the private key."""
     from proxy.ca import CaError, ca_dir, ensure_ca
 
     created = not (ca_dir(state_dir) / "mitmproxy-ca.pem").exists()
+    if created and not create:
+        # A wrong --state-dir must not quietly mint a second CA that devices would install in vain.
+        raise click.ClickException(
+            f"no school CA in {ca_dir(state_dir)}: give the gateway's --state-dir (e.g. /var/lib/classgate), "
+            "or add --create to make one before the gateway first starts"
+        )
     try:
         school_ca = ensure_ca(state_dir)
     except CaError as e:

@@ -62,9 +62,17 @@ def test_cli_export_to_stdout_never_includes_the_key(tmp_path):
     assert "PRIVATE KEY" not in result.stdout
 
 
-def test_cli_export_creates_the_ca_when_absent(tmp_path):
-    state = tmp_path / "new-state"
+def test_cli_export_without_a_ca_is_an_error_that_creates_nothing(tmp_path):
+    state = tmp_path / "typo-state"
     result = CliRunner().invoke(main, ["ca", "export", "--state-dir", str(state)])
+    assert result.exit_code == 1
+    assert "no school CA in" in result.output and "--create" in result.output
+    assert not (state / "ca" / "mitmproxy-ca.pem").exists()
+
+
+def test_cli_export_creates_the_ca_when_asked(tmp_path):
+    state = tmp_path / "new-state"
+    result = CliRunner().invoke(main, ["ca", "export", "--create", "--state-dir", str(state)])
     assert result.exit_code == 0, result.output
     assert "created a new school CA" in result.stderr
     assert (state / "ca" / "mitmproxy-ca.pem").exists()
