@@ -16,20 +16,32 @@ class Match(NamedTuple):
     entry: str  # the list entry that matched, e.g. "example-casino.com" or "example.com/games"
 
 
-class Decision(NamedTuple):
-    """The answer for one request. A tuple: one is built per request, so it must be cheap to make."""
-
+class _DecisionFields(NamedTuple):
     action: Action
     rule: str | None  # rule name; None for the default (or an error)
     tier: Tier
     group: str
     categories: tuple[str, ...]  # sorted policy category names of the destination
     schedules: tuple[str, ...]  # schedules active at the decision time
-    matched: tuple[Match, ...]
+    matched: tuple[Match, ...]  # stored as plain (category, source, entry) tuples; see Decision.matched
     host: str  # canonical host ("" when the URL could not be understood)
     url: str  # canonical URL ("" when it could not be understood; the host only for decide_host)
     error: str | None = None  # why the URL could not be understood / what failed; then action is "block"
     needs_path: bool = False  # decide_host only: a rule looking at the path could change this decision
+
+
+class Decision(_DecisionFields):
+    """The answer for one request. A tuple: one is built per request, so it must be cheap to make.
+
+    The engine keeps the category hits as plain tuples (equal to the Match tuples, field by field): the
+    cyclic GC untracks plain tuples of strings but never a tuple subclass, so Match objects held in the
+    engine's caches would be re-walked by every full collection. `matched` gives them as Match objects."""
+
+    __slots__ = ()
+
+    @property
+    def matched(self) -> tuple[Match, ...]:
+        return tuple(map(Match._make, tuple.__getitem__(self, 6)))
 
     @property
     def blocked(self) -> bool:

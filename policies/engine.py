@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import xxhash
 
 from policies.canonical import CanonicalUrl, canonical_host, canonical_url
-from policies.decision import Decision, Match, PolicyStats, error_decision
+from policies.decision import Decision, PolicyStats, error_decision
 from policies.errors import PolicyError, Problem, UrlError
 from policies.fastpath import GenerationalCache, tail_is_canonical
 from policies.groups import GroupResolver
@@ -41,7 +41,6 @@ log = logging.getLogger("classgate.policy")
 DEFAULT_CACHE_SIZE = 65536
 # Decision is a NamedTuple; building it through tuple.__new__ skips a Python-level __new__ per request.
 _new_decision = functools.partial(tuple.__new__, Decision)
-_new_match = functools.partial(tuple.__new__, Match)
 _GROUP_MEMO_LIMIT = 65536
 _PATH_NEEDED = ("path-needed",)  # sentinel outcome: the host has `urls` entries, so the path matters
 
@@ -145,7 +144,7 @@ class Policy:
             group = self._group_memo.get(client) or self._group_of(client)
             recent = self._recent
             if recent is None:
-                return self._decide_full(url, group, at)
+                return _new_decision(self._decide_full(url, group, at))
             if not self._schedules:
                 schedules: tuple[str, ...] = ()
             elif at is None and self._schedules_by_second and (memo := self._schedule_memo)[0] == int(time.time()):
@@ -155,22 +154,23 @@ class Policy:
                     schedules = self._active(at)
                 except Exception:  # noqa: BLE001 - the full path reports it, in its own order
                     return self._decide_full(url, group, at)
-            # 1. The same URL decided a moment ago for the same group and schedules: the same (immutable)
-            # Decision serves again, without a single allocation.
-            decision = recent.young.get(url) or recent.lookup(url)
-            if decision and decision[3] == group and decision[5] == schedules:
-                return decision
+            # 1. The same URL decided a moment ago for the same group and schedules. Kept as a plain tuple
+            # (see Decision.matched for why), so a hit costs two dict lookups and one copy.
+            fields = recent.young.get(url) or recent.find(url)
+            if fields is not None and fields[3] == group and fields[5] == schedules:
+                return _new_decision(fields)
             # 2. A known authority and a rest that needs no normalising; 3. else the full parser.
-            decision = self._decide_fast(url, group, schedules) or self._decide_full(url, group, at)
-            if not decision[9]:  # error decisions are not kept: they are rare, and cheap to make again
-                recent.put(url, decision)
-            return decision
+            fields = self._decide_fast(url, group, schedules) or self._decide_full(url, group, at)
+            if not fields[9]:  # error decisions are not kept: they are rare, and cheap to make again
+                recent.put(url, fields)
+            return _new_decision(fields)
         except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
             return error_decision(f"internal error: {type(exc).__name__}", group)
 
-    def _decide_full(self, url: str, group: str, at: dt.datetime | None) -> Decision:
-        """Parse the URL (the cached parser when caches are on) and decide; raises only on internal errors."""
+    def _decide_full(self, url: str, group: str, at: dt.datetime | None) -> tuple:
+        """Parse the URL (the cached parser when caches are on) and decide: the Decision's fields, or an error
+        Decision for a malformed URL; raises only on internal errors."""
         try:
             cu = self._parse(url)
         except UrlError as exc:
@@ -191,10 +191,10 @@ class Policy:
             if outcome is _PATH_NEEDED:
                 outcome = self._outcome(host, cu.path.lower(), cu.query, None, group, schedules)
         action, rule, tier, categories, matched = outcome
-        return _new_decision((action, rule, tier, group, categories, schedules, matched, host, text, None, False))
+        return (action, rule, tier, group, categories, schedules, matched, host, text, None, False)
 
-    def _decide_fast(self, url: str, group: str, schedules: tuple[str, ...]) -> Decision | None:
-        """The decision from the per-authority cache, or None: then the caller takes the full path."""
+    def _decide_fast(self, url: str, group: str, schedules: tuple[str, ...]) -> tuple | None:
+        """The Decision's fields from the per-authority cache, or None: then the caller takes the full path."""
         if url.startswith("http://"):
             slash = url.find("/", 7)
         elif url.startswith("https://"):
@@ -227,7 +227,7 @@ class Policy:
             outcomes = self._outcomes
             outcome = outcomes.young.get(key) or outcomes.lookup(key)
         action, rule, tier, categories, matched = outcome
-        return _new_decision((action, rule, tier, group, categories, schedules, matched, host, text, None, False))
+        return (action, rule, tier, group, categories, schedules, matched, host, text, None, False)
 
     def _authority_entry(self, prefix: str) -> tuple | None:
         """What the fast path needs to know about a raw `scheme://authority` (no "/" in the authority):
@@ -321,7 +321,8 @@ class Policy:
 
     def _host_facts_uncached(self, host: str) -> tuple[_Dest, list[str]]:
         hits, url_hosts = self._index.lookup_host(host)
-        return (self._merge(_NO_DEST, hits) if hits else _NO_DEST), url_hosts
+        # Tuples, not lists: the cyclic GC untracks tuples of strings, so cached facts cost it nothing.
+        return (self._merge(_NO_DEST, hits) if hits else _NO_DEST), tuple(url_hosts)
 
     def _facts_of_set(self, sid: int) -> _Dest:
         """What one list-set means in this policy: (categories sorted, as a set, rule positions, and
@@ -347,7 +348,7 @@ class Policy:
         if len(hits) == 1 and dest is _NO_DEST:  # the usual hit: one listed suffix, nothing to combine
             entry, sid = hits[0]
             names, cats, rules, pairs = self._facts_of_set(sid)
-            return names, cats, rules, tuple([_new_match((cat, source, entry)) for cat, source in pairs])
+            return names, cats, rules, tuple([(cat, source, entry) for cat, source in pairs])
         all_cats = set(dest[1])
         all_rules = set(dest[2])
         matched = list(dest[3])
@@ -355,7 +356,7 @@ class Policy:
             _, cats, rules, pairs = self._facts_of_set(sid)
             all_cats |= cats
             all_rules |= rules
-            matched.extend(_new_match((cat, source, entry)) for cat, source in pairs)
+            matched.extend([(cat, source, entry) for cat, source in pairs])
         return tuple(sorted(all_cats)), frozenset(all_cats), frozenset(all_rules), tuple(matched)
 
     def _evaluate(self, dest: _Dest, group: str, schedules: tuple[str, ...], url_text: str) -> tuple:

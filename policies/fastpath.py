@@ -45,6 +45,13 @@ class GenerationalCache:
         self.put(key, value)
         return value
 
+    def find(self, key: Any) -> Any:
+        """The value for `key` (a miss in `young`) from `old` (promoted), or None; computes nothing."""
+        value = self._old.get(key)
+        if value is not None:
+            self.put(key, value)
+        return value
+
     def put(self, key: Any, value: Any) -> None:
         young = self.young
         if len(young) >= self._size:

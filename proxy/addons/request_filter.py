@@ -26,7 +26,8 @@ class FilterError(Exception):
     """The filter cannot decide (no policy loaded...): the request is blocked."""
 
 
-def _is_ip(host: str) -> bool:
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4/IPv6 address (bracketed or not), False for a name."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -60,7 +61,7 @@ def other_hosts(flow: http.HTTPFlow, url_host: str) -> list[str]:
     if sni and sni.lower().rstrip(".") != url_host:
         out.append(sni)
     target = flow.request.host.lower().rstrip(".")
-    if target and target != url_host and target not in out and not _is_ip(target):
+    if target and target != url_host and target not in out and not is_ip_literal(target):
         out.append(target)
     return out
 

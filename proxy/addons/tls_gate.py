@@ -21,6 +21,7 @@ from mitmproxy import http, tls
 from OpenSSL import SSL
 
 from proxy import clock
+from proxy.addons.request_filter import is_ip_literal
 from proxy.failsafe import FailSafe
 from proxy.policy_holder import PolicyHolder
 
@@ -94,6 +95,17 @@ class TlsGate:
                 host = address[0] if address else ""
             at = self._at(policy)
             d = policy.decide_host(host, client=client, at=at)
+            # In regular mode the connection goes to the CONNECT target, whatever the SNI says. A
+            # target that names another host than the SNI (domain fronting, or a bank's SNI sent
+            # to a blocked server to earn a passthrough) is judged too, and never passed through
+            # on the strength of the SNI's never_decrypt category.
+            mismatch = False
+            target = self._target_name(data, host)
+            if target is not None:
+                other = policy.decide_host(target, client=client, at=at)
+                mismatch = other.host != d.host
+                if mismatch and other.action == "block" and d.action != "block":
+                    d = other
             inspect = d.group in policy.tls.inspect_groups
             if d.action == "block":
                 # Intercept or refuse: either way, no early connection to the blocked server.
@@ -106,7 +118,7 @@ class TlsGate:
                     log.info("refused TLS group=%s category=%s rule=%s tier=%s", d.group,
                              d.categories[0] if d.categories else "uncategorized", d.rule, d.tier)
                     log.debug("refused TLS host=%s", d.host or host)
-            elif not inspect or policy.tls.never_decrypt.intersection(d.categories):
+            elif not inspect or (not mismatch and policy.tls.never_decrypt.intersection(d.categories)):
                 mode = "passthrough"
                 data.ignore_connection = True
             else:
@@ -128,6 +140,20 @@ class TlsGate:
         self._refused.discard(client.id)
 
     # -- helpers ---------------------------------------------------------------------------------
+    @staticmethod
+    def _target_name(data: tls.ClientHelloData, sni_host: str) -> str | None:
+        """The connection's target when it is a name other than the SNI (regular mode), else None.
+
+        In transparent mode the target is the original destination address, judged through the SNI.
+        """
+        address = data.context.server.address
+        if not address or not address[0]:
+            return None
+        target = str(address[0])
+        if target.lower().rstrip(".") == sni_host.lower().rstrip(".") or is_ip_literal(target):
+            return None
+        return target
+
     def _at(self, policy: Any) -> Any:
         return clock.test_now(policy.timezone, self.pinned) if self.pinned else None
 

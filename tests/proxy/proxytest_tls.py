@@ -23,8 +23,14 @@ def client_hello_bytes(sni: str | None) -> bytes:
     return outgoing.read()
 
 
+SAME_AS_SNI: tuple[str, int] = ("<same as the SNI>", 0)
+
+
 def hello_data(tctx: taddons.context, client_ip: str, sni: str | None,
-               server: tuple[str, int] | None = ("dest.example", 443)) -> ClientHelloData:
+               server: tuple[str, int] | None = SAME_AS_SNI) -> ClientHelloData:
+    """A ClientHello from `client_ip`; the connection's target is the SNI's host unless `server` says."""
+    if server is SAME_AS_SNI:
+        server = (sni or "dest.example", 443)  # what a client CONNECTs to, or its original destination
     client = tflow.tclient_conn()
     client.peername = (client_ip, 40000)
     ctx = context.Context(client, tctx.options)

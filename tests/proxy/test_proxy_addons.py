@@ -265,6 +265,31 @@ def test_tls_gate_without_sni_judges_the_address(holder, client, server, mode):
     assert gate.counts[mode] == 1
 
 
+@pytest.mark.parametrize(
+    ("client", "sni", "server", "mode", "ignored"),
+    [
+        # A bank's SNI sent to a blocked server must not earn a passthrough to it.
+        (TEACHER, "bank.test", ("blocked.test", 443), "intercepted", False),  # the block page, inspected
+        (GUEST, "bank.test", ("blocked.test", 443), "refused", False),
+        (GUEST, "allowed.test", ("blocked.test", 443), "refused", False),
+        # Names that disagree are inspected even when neither is blocked: no never_decrypt passthrough.
+        (TEACHER, "bank.test", ("allowed.test", 443), "intercepted", False),
+        (TEACHER, "allowed.test", ("bank.test", 443), "intercepted", False),
+        # The same host written differently is no mismatch; an address target is transparent mode.
+        (TEACHER, "www.bank.test", ("WWW.Bank.Test.", 443), "passthrough", True),
+        (TEACHER, "bank.test", ("10.9.8.7", 443), "passthrough", True),
+        (GUEST, "allowed.test", ("10.9.8.7", 443), "passthrough", True),
+    ],
+)
+def test_tls_gate_judges_a_connect_target_that_disagrees_with_the_sni(holder, client, sni, server, mode, ignored):
+    gate = TlsGate(holder, FailSafe())
+    with taddons.context(gate) as tctx:
+        data = hello_data(tctx, client, sni, server=server)
+        gate.tls_clienthello(data)
+    assert gate.counts[mode] == 1
+    assert data.ignore_connection is ignored
+
+
 @pytest.mark.parametrize("client", [TEACHER, GUEST])
 def test_tls_gate_fails_closed(holder, monkeypatch, metrics, client):
     monkeypatch.setattr(Policy, "decide_host", lambda *a, **k: 1 / 0)
