@@ -44,10 +44,11 @@ _new_decision = functools.partial(tuple.__new__, Decision)
 _GROUP_MEMO_LIMIT = 65536
 _PATH_NEEDED = ("path-needed",)  # sentinel outcome: the host has `urls` entries, so the path matters
 
-# A destination's facts: (categories sorted, the same as a set, rule positions whose own domains/urls hit,
-# category matches).
-_Dest = tuple[tuple[str, ...], frozenset[str], frozenset[int], tuple]
-_NO_DEST: _Dest = ((), frozenset(), frozenset(), ())
+# A destination's facts: (categories sorted, the same again (probed by rules' category sets), rule positions
+# whose own domains/urls hit, category matches as (category, source, entry)). Tuples only, never sets: the
+# cyclic GC untracks tuples of strings and numbers, so millions of cached facts cost its collections nothing.
+_Dest = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], tuple]
+_NO_DEST: _Dest = ((), (), (), ())
 
 
 def _no_value(_key: object) -> None:
@@ -119,7 +120,7 @@ class Policy:
             self._outcome = functools.lru_cache(cache_size)(self._outcome_uncached)
             self._recent: GenerationalCache | None = GenerationalCache(cache_size, _no_value)
             self._authorities = GenerationalCache(cache_size, self._authority_entry)
-            self._outcomes = GenerationalCache(cache_size, self._host_outcome)
+            self._outcomes = GenerationalCache(cache_size, _no_value)
         else:
             self._recent = None
             self._parse, self._host, self._host_facts = canonical_url, canonical_host, self._host_facts_uncached
@@ -196,26 +197,24 @@ class Policy:
     def _decide_fast(self, url: str, group: str, schedules: tuple[str, ...]) -> tuple | None:
         """The Decision's fields from the per-authority cache, or None: then the caller takes the full path."""
         if url.startswith("http://"):
-            slash = url.find("/", 7)
+            origin, start = "http://", 7
         elif url.startswith("https://"):
-            slash = url.find("/", 8)
+            origin, start = "https://", 8
         else:
             return None
+        slash = url.find("/", start)
         if slash < 0:
-            prefix, tail = url, "/"
+            authority, tail = url[start:], "/"
         else:
-            prefix, tail = url[:slash], url[slash:]
+            authority, tail = url[start:slash], url[slash:]
         authorities = self._authorities
-        entry = authorities.young.get(prefix) or authorities.lookup(prefix)
+        entry = authorities.young.get(authority) or authorities.lookup(authority)
         if not entry:
             return None
-        host, origin, path_matters = entry
-        if tail == "/":
-            text = origin + "/"
-        elif tail_is_canonical(tail):
-            text = origin + tail
-        else:
+        host, path_matters, dest = entry
+        if tail != "/" and not tail_is_canonical(tail):
             return None  # escapes, dot segments, fragments...: the full parser normalises them
+        text = origin + host + tail
         if path_matters:
             path, _, query = tail.partition("?")
             if self._has_regex:
@@ -225,34 +224,33 @@ class Policy:
         else:
             key = (host, group, schedules)
             outcomes = self._outcomes
-            outcome = outcomes.young.get(key) or outcomes.lookup(key)
+            outcome = outcomes.young.get(key) or outcomes.find(key)
+            if outcome is None:
+                outcome = self._evaluate(dest, group, schedules, "")
+                outcomes.put(key, outcome)
         action, rule, tier, categories, matched = outcome
         return (action, rule, tier, group, categories, schedules, matched, host, text, None, False)
 
-    def _authority_entry(self, prefix: str) -> tuple | None:
-        """What the fast path needs to know about a raw `scheme://authority` (no "/" in the authority):
-        (canonical host, canonical `scheme://host[:port]`, whether the path can change the outcome);
-        False when the fast path must leave such URLs to the full parser."""
-        authority = prefix[prefix.find("//") + 2 :]
+    def _authority_entry(self, authority: str) -> tuple | bool:
+        """What the fast path needs to know about a raw authority (the text between "//" and the next "/"):
+        (canonical host, whether the path can change the outcome, the host's facts); False when the fast path
+        must leave URLs with this authority to the full parser."""
         # The full parser ends the authority at the first of "/\\?#": with none of the last three in it,
         # the URL's authority is exactly this text, whatever follows. Empty: "http:///x" strips slashes.
         # Spaces and controls: the full parser strips them at the ends of a URL, so "http://h " is "http://h"
-        # but "http://h /" is an error; such authorities are left to it.
-        if not authority or "\\" in authority or "?" in authority or "#" in authority or min(authority) <= " ":
+        # but "http://h /" is an error. ":" (a port, userinfo, IPv6): the origin would depend on the scheme.
+        # All such authorities are left to the full parser.
+        if (not authority or "\\" in authority or "?" in authority or "#" in authority or ":" in authority
+                or min(authority) <= " "):
             return False
         try:
-            cu = canonical_url(prefix + "/")
+            cu = canonical_url("http://" + authority + "/")
         except UrlError:
             return False  # the full path reports the error with the whole URL in the message
-        if cu.path != "/" or cu.query:
+        if cu.path != "/" or cu.query or cu.port != 80:
             return False
-        _, url_hosts = self._host_facts(cu.host)
-        return (cu.host, cu.text[:-1], bool(url_hosts) or self._has_regex)
-
-    def _host_outcome(self, key: tuple[str, str, tuple[str, ...]]) -> tuple:
-        """The outcome for (host, group, schedules) where the path cannot change it."""
-        host, group, schedules = key
-        return self._outcome_uncached(host, None, None, None, group, schedules)
+        dest, url_hosts = self._host_facts(cu.host)
+        return (cu.host, bool(url_hosts) or self._has_regex, dest)
 
     def _outcome_uncached(self, host: str, path: str | None, query: str | None, text: str | None, group: str,
                           schedules: tuple[str, ...]) -> tuple:
@@ -319,7 +317,7 @@ class Policy:
         self._schedule_memo = (second, active)
         return active
 
-    def _host_facts_uncached(self, host: str) -> tuple[_Dest, list[str]]:
+    def _host_facts_uncached(self, host: str) -> tuple[_Dest, tuple[str, ...]]:
         hits, url_hosts = self._index.lookup_host(host)
         # Tuples, not lists: the cyclic GC untracks tuples of strings, so cached facts cost it nothing.
         return (self._merge(_NO_DEST, hits) if hits else _NO_DEST), tuple(url_hosts)
@@ -339,7 +337,8 @@ class Policy:
                 for cat in self._list_categories[list_id]:
                     cats.add(cat)
                     pairs.append((cat, "inline" if name.startswith("category:") else name))
-            facts = self._set_facts[sid] = (tuple(sorted(cats)), frozenset(cats), frozenset(rules), tuple(pairs))
+            names = tuple(sorted(cats))
+            facts = self._set_facts[sid] = (names, names, tuple(sorted(rules)), tuple(pairs))
         return facts
 
     def _merge(self, dest: _Dest, hits: list[tuple[str, int]]) -> _Dest:
@@ -354,10 +353,11 @@ class Policy:
         matched = list(dest[3])
         for entry, sid in hits:
             _, cats, rules, pairs = self._facts_of_set(sid)
-            all_cats |= cats
-            all_rules |= rules
+            all_cats.update(cats)
+            all_rules.update(rules)
             matched.extend([(cat, source, entry) for cat, source in pairs])
-        return tuple(sorted(all_cats)), frozenset(all_cats), frozenset(all_rules), tuple(matched)
+        names = tuple(sorted(all_cats))
+        return names, names, tuple(sorted(all_rules)), tuple(matched)
 
     def _evaluate(self, dest: _Dest, group: str, schedules: tuple[str, ...], url_text: str) -> tuple:
         categories, cats, rule_hits, matched = dest

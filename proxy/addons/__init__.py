@@ -10,6 +10,7 @@ from proxy.addons.policy_source import PolicySource
 from proxy.addons.privacy_log import PrivacyLog
 from proxy.addons.request_filter import RequestFilter
 from proxy.addons.safesearch import SafeSearch
+from proxy.addons.tcp_gate import TcpGate
 from proxy.addons.tls_gate import TlsGate
 from proxy.addons.usage_metrics import UsageMetrics
 from proxy.failsafe import FailSafe
@@ -34,6 +35,8 @@ def components(holder: PolicyHolder, metrics: Any, failsafe: FailSafe) -> list[A
         CaPage(),
         # CONNECT and ClientHello: pass through, refuse or intercept, before any TLS is spoken.
         TlsGate(holder, failsafe, metrics),
+        # A tunnel that carries neither TLS nor HTTP: its target is decided when the stream starts.
+        TcpGate(holder, failsafe, metrics),
         # Every HTTP request, on its full URL; answers blocked ones with the block page.
         RequestFilter(holder, failsafe),
         # After the filter: rewrites only requests it allowed, under the same policy.
@@ -46,6 +49,7 @@ def components(holder: PolicyHolder, metrics: Any, failsafe: FailSafe) -> list[A
 
 
 __all__ = [
-    "CaPage", "Classgate", "PolicySource", "PrivacyLog", "RequestFilter", "SafeSearch", "TlsGate", "UsageMetrics",
+    "CaPage", "Classgate", "PolicySource", "PrivacyLog", "RequestFilter", "SafeSearch", "TcpGate", "TlsGate",
+    "UsageMetrics",
     "components", "default_addons",
 ]

@@ -20,9 +20,9 @@ from proxy.failsafe import FailSafe
 log = logging.getLogger(__name__)
 
 LIFECYCLE = ("load", "configure", "running", "done")
-FLOW_HOOKS = ("http_connect", "requestheaders", "response", "error")
+FLOW_HOOKS = ("http_connect", "requestheaders", "response", "error", "tcp_start", "tcp_message")
 TLS_HOOKS = ("tls_clienthello", "tls_start_client")
-OTHER_HOOKS = ("client_disconnected",)
+OTHER_HOOKS = ("client_disconnected", "server_connect")
 
 
 class Classgate:
@@ -63,7 +63,7 @@ class Classgate:
                 self.failsafe.failed("response" if name in ("response", "error") else "request", e)
                 if name in ("response", "error"):
                     continue  # the decision is made; counting failed
-                if flow.live and not flow.response:
+                if flow.live and not getattr(flow, "response", None):  # TCP flows have no response
                     flow.kill()
                 return
 
@@ -79,6 +79,12 @@ class Classgate:
     def error(self, flow: Any) -> None:
         self._flow("error", flow)
 
+    def tcp_start(self, flow: Any) -> None:
+        self._flow("tcp_start", flow)
+
+    def tcp_message(self, flow: Any) -> None:
+        self._flow("tcp_message", flow)
+
     # -- TLS: the gate catches its own errors; a raise here is refused by mitmproxy's default path
     def tls_clienthello(self, data: Any) -> None:
         for hook in self._hooks["tls_clienthello"]:
@@ -91,3 +97,11 @@ class Classgate:
     def client_disconnected(self, client: Any) -> None:
         for hook in self._hooks["client_disconnected"]:
             hook(client)
+
+    def server_connect(self, data: Any) -> None:
+        for hook in self._hooks["server_connect"]:
+            try:
+                hook(data)
+            except Exception as e:  # noqa: BLE001 - fail closed: no connection past a broken check
+                self.failsafe.failed("connect", e)
+                data.server.error = "the school network filter could not check this connection"

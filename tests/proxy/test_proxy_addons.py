@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from mitmproxy import tcp
 from mitmproxy.test import taddons, tflow
 from OpenSSL import SSL
 from proxytest_support import GUEST, STUDENT, TEACHER, TEST_POLICY, UNKNOWN
@@ -12,6 +13,7 @@ from metrics import Metrics
 from policies import Policy
 from proxy.addons.request_filter import RequestFilter
 from proxy.addons.safesearch import SafeSearch
+from proxy.addons.tcp_gate import TcpGate
 from proxy.addons.tls_gate import TlsGate
 from proxy.addons.usage_metrics import UsageMetrics
 from proxy.failsafe import FailSafe
@@ -348,3 +350,58 @@ def test_usage_metrics_counts_each_flow_once(holder, metrics):
     assert sample(metrics, "classgate_requests_total", category="uncategorized", group="teachers", action="allow") == 1
     assert sample(metrics, "classgate_safesearch_rewrites_total", engine="google") == 1
     assert sample(metrics, "classgate_blocked_requests_total", category="gambling", tier="department") == 2
+
+
+# -- raw TCP tunnels ---------------------------------------------------------------------------------
+
+def _tcp_tunnel(gate: TcpGate, client: str, connect_host: str | None, address: tuple[str, int]):
+    """A raw TCP flow from `client`, after a CONNECT to `connect_host` (None: transparent mode)."""
+    from mitmproxy.proxy.server_hooks import ServerConnectionHookData
+
+    flow = tflow.ttcpflow()
+    flow.messages = []
+    flow.client_conn.peername = (client, 40000)
+    flow.server_conn.address = address
+    if connect_host is not None:
+        connect = tflow.tflow()
+        connect.client_conn = flow.client_conn
+        connect.request.method = "CONNECT"
+        connect.request.host, connect.request.port = connect_host, address[1]
+        gate.http_connect(connect)
+    gate.tcp_start(flow)
+    data = ServerConnectionHookData(server=flow.server_conn, client=flow.client_conn)
+    gate.server_connect(data)
+    return flow, data
+
+
+@pytest.mark.parametrize(
+    ("client", "connect_host", "address", "refused"),
+    [
+        (STUDENT, "blocked.test", ("blocked.test", 22), True),
+        (STUDENT, "allowed.test", ("allowed.test", 22), False),
+        # The CONNECT target is what counts, whatever address the connection was pointed at since.
+        (STUDENT, "blocked.test", ("127.0.0.1", 8000), True),
+        (GUEST, "blocked.test", ("blocked.test", 5222), True),
+        (TEACHER, "bank.test", ("bank.test", 22), False),
+        (UNKNOWN, None, ("10.9.8.7", 22), False),  # transparent mode: the address, allowed by default
+    ],
+)
+def test_tcp_gate(holder, client, connect_host, address, refused):
+    gate = TcpGate(holder, FailSafe())
+    with taddons.context(gate):
+        flow, data = _tcp_tunnel(gate, client, connect_host, address)
+        assert (data.server.error is not None) is refused
+        flow.messages.append(tcp.TCPMessage(True, b"SSH-2.0-x\r\n"))
+        gate.tcp_message(flow)
+        assert (flow.messages[-1].content == b"") is refused
+        gate.client_disconnected(flow.client_conn)
+    assert not gate._refused and not gate._connect_targets  # nothing kept per connection
+
+
+def test_tcp_gate_fails_closed(holder, monkeypatch, metrics):
+    monkeypatch.setattr(Policy, "decide_host", lambda *a, **k: 1 / 0)
+    gate = TcpGate(holder, FailSafe(metrics), metrics)
+    with taddons.context(gate):
+        _, data = _tcp_tunnel(gate, STUDENT, "allowed.test", ("allowed.test", 22))
+    assert data.server.error is not None
+    assert sample(metrics, "classgate_filter_errors_total", stage="connect") == 1

@@ -104,6 +104,36 @@ def test_blocked_sni_behind_an_allowed_connect_is_refused(proxy, origin_pki):
         raise ConnectionError("closed")
 
 
+def _raw_tunnel_reply(proxy_port: int, source: str, host: str, port: int, payload: bytes) -> bytes:
+    """CONNECT through the proxy, send bytes that are neither TLS nor HTTP, return all that comes back."""
+    sock = socket.create_connection(("127.0.0.1", proxy_port), source_address=(source, 0), timeout=5)
+    with sock:
+        sock.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+        sock.sendall(payload)
+        reply = b""
+        try:
+            while chunk := sock.recv(4096):
+                reply += chunk
+        except (ConnectionError, TimeoutError):
+            pass
+        return reply
+
+
+@pytest.mark.parametrize(
+    ("host", "reaches_the_server"),
+    [
+        ("allowed.test", True),  # the origin answers the junk itself
+        ("blocked.test", False),  # cut before a byte reaches the blocked server
+    ],
+)
+def test_raw_tcp_tunnel_from_an_inspected_device_is_decided(proxy, origin, host, reaches_the_server):
+    # Inspected devices' CONNECTs wait for a ClientHello to decide; a tunnel that never sends one
+    # must still be decided, or any protocol but TLS would reach a blocked host.
+    reply = _raw_tunnel_reply(proxy.port, STUDENT, host, 22, b"SSH-2.0-OpenSSH_9.2\r\n")
+    assert (b"400" in reply) is reaches_the_server, reply
+
+
 def test_https_without_school_ca_fails_verification(proxy):
     # A device that does not trust the school CA cannot be fooled into a valid-looking session.
     r = curl(proxy.url, "https://allowed.test/", source=TEACHER)
