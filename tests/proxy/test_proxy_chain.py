@@ -82,6 +82,6 @@ def test_ca_page_is_served_under_a_block_everything_policy(tmp_path):
 
 def test_components_order_is_the_documented_one(tmp_path):
     names = [type(c).__name__ for c in components(PolicyHolder(), Metrics(), FailSafe())]
-    assert names == ["PrivacyLog", "PolicySource", "CaPage", "TlsGate", "RequestFilter", "SafeSearch",
+    assert names == ["PrivacyLog", "PolicySource", "CaPage", "TlsGate", "TcpGate", "RequestFilter", "SafeSearch",
                      "UsageMetrics"]
     assert CaPage in {type(c) for c in components(PolicyHolder(), None, FailSafe())}
