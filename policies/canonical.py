@@ -180,7 +180,7 @@ def _already_canonical(url: str) -> CanonicalUrl | None:
     else:
         host, tail = rest[:slash], rest[slash:]
     # A lower-case ASCII name whose last label starts with a letter: never an IPv4 number, never a port.
-    if not _HOST_SIMPLE.fullmatch(host) or not "a" <= host[host.rfind(".") + 1] <= "z":
+    if not is_plain_host(host):
         return None
     if "?" in host or _TAIL_NEEDS_WORK.search(tail) or "/." in tail:
         return None
@@ -191,6 +191,12 @@ def _already_canonical(url: str) -> CanonicalUrl | None:
         return None  # "http://host?q" is handled (and given its "/") by the full parser
     text = f"{scheme}://{host}{path}?{query}" if query else f"{scheme}://{host}{path}"
     return CanonicalUrl(scheme, host, SPECIAL_PORTS[scheme], path, query, text)
+
+
+def is_plain_host(text: str) -> bool:
+    """True when `text` is a canonical host already (lower-case ASCII labels, the last starting with a
+    letter: never an IPv4 number); canonical_host() would return it unchanged."""
+    return _HOST_SIMPLE.fullmatch(text) is not None and "a" <= text[text.rfind(".") + 1] <= "z"
 
 
 def canonical_host_for_url(host_text: str) -> str:
@@ -267,4 +273,5 @@ def is_ip_literal(host: str) -> bool:
     return host.startswith("[") or ends_in_number(host)
 
 
-__all__ = ["CanonicalUrl", "UrlError", "canonical_host", "canonical_url", "is_ip_literal", "normalise_path"]
+__all__ = ["CanonicalUrl", "UrlError", "canonical_host", "canonical_url", "is_ip_literal", "is_plain_host",
+           "normalise_path"]

@@ -8,10 +8,11 @@ the first rule whose conditions all hold decides; none -> the document's default
 Caches (each bounded by `cache_size`; 0 turns them all off, for measuring): parsed URLs by raw text,
 canonical hosts by raw host, destination facts by canonical host, and whole outcomes by (host, path if it
 matters, group, active schedules) (functools.lru_cache each); and, in front of them, the per-authority fast
-path (policies.fastpath): most requests go to a host seen a moment ago, so the raw `scheme://authority` is
-looked up as it comes, and where the path cannot change the outcome the decision is read from there without
-parsing the URL again. The fast path only takes URLs whose rest the full parser would keep as it is, so it
-gives exactly the full path's decision (tests/engine/test_fastpath.py compares every field).
+path (policies.fastpath): most requests go to a host seen a moment ago, so the raw authority of an http(s)
+URL is looked up as it comes and, where the path cannot change the outcome, the decision comes from there and
+from one verdict per (categories, rule hits, group, schedules), without parsing the URL again. The fast path
+only takes URLs whose rest the full parser would keep as it is, so it gives exactly the full path's decision
+(tests/engine/test_fastpath.py compares every field).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import xxhash
 
-from policies.canonical import CanonicalUrl, canonical_host, canonical_url
+from policies.canonical import CanonicalUrl, canonical_host, canonical_url, is_plain_host
 from policies.decision import Decision, PolicyStats, error_decision
 from policies.errors import PolicyError, Problem, UrlError
 from policies.fastpath import GenerationalCache, tail_is_canonical
@@ -42,6 +43,7 @@ DEFAULT_CACHE_SIZE = 65536
 # Decision is a NamedTuple; building it through tuple.__new__ skips a Python-level __new__ per request.
 _new_decision = functools.partial(tuple.__new__, Decision)
 _GROUP_MEMO_LIMIT = 65536
+_VERDICT_LIMIT = 4096  # (categories, rule hits, group, schedules) combinations: a few hundred in practice
 _PATH_NEEDED = ("path-needed",)  # sentinel outcome: the host has `urls` entries, so the path matters
 
 # A destination's facts: (categories sorted, the same again (probed by rules' category sets), rule positions
@@ -49,10 +51,6 @@ _PATH_NEEDED = ("path-needed",)  # sentinel outcome: the host has `urls` entries
 # cyclic GC untracks tuples of strings and numbers, so millions of cached facts cost its collections nothing.
 _Dest = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], tuple]
 _NO_DEST: _Dest = ((), (), (), ())
-
-
-def _no_value(_key: object) -> None:
-    return None
 
 
 class _CompiledRule:
@@ -118,11 +116,10 @@ class Policy:
             self._host: Callable[[str], str] = functools.lru_cache(cache_size)(canonical_host)
             self._host_facts = functools.lru_cache(cache_size)(self._host_facts_uncached)
             self._outcome = functools.lru_cache(cache_size)(self._outcome_uncached)
-            self._recent: GenerationalCache | None = GenerationalCache(cache_size, _no_value)
-            self._authorities = GenerationalCache(cache_size, self._authority_entry)
-            self._outcomes = GenerationalCache(cache_size, _no_value)
+            self._authorities: GenerationalCache | None = GenerationalCache(cache_size, self._authority_entry)
+            self._verdicts: dict[tuple, tuple[str, str | None, str]] = {}
         else:
-            self._recent = None
+            self._authorities = None
             self._parse, self._host, self._host_facts = canonical_url, canonical_host, self._host_facts_uncached
             self._outcome = self._outcome_uncached
 
@@ -143,8 +140,7 @@ class Policy:
         group = DEFAULT_GROUP
         try:
             group = self._group_memo.get(client) or self._group_of(client)
-            recent = self._recent
-            if recent is None:
+            if self._authorities is None:
                 return _new_decision(self._decide_full(url, group, at))
             if not self._schedules:
                 schedules: tuple[str, ...] = ()
@@ -154,17 +150,38 @@ class Policy:
                 try:
                     schedules = self._active(at)
                 except Exception:  # noqa: BLE001 - the full path reports it, in its own order
-                    return self._decide_full(url, group, at)
-            # 1. The same URL decided a moment ago for the same group and schedules. Kept as a plain tuple
-            # (see Decision.matched for why), so a hit costs two dict lookups and one copy.
-            fields = recent.young.get(url) or recent.find(url)
-            if fields is not None and fields[3] == group and fields[5] == schedules:
-                return _new_decision(fields)
-            # 2. A known authority and a rest that needs no normalising; 3. else the full parser.
-            fields = self._decide_fast(url, group, schedules) or self._decide_full(url, group, at)
-            if not fields[9]:  # error decisions are not kept: they are rare, and cheap to make again
-                recent.put(url, fields)
-            return _new_decision(fields)
+                    return _new_decision(self._decide_full(url, group, at))
+            # The fast path, written out here (a call costs ~2% of a decision): a plain http(s) URL whose
+            # authority was seen before and whose rest needs no normalising. Else the full parser.
+            if url.startswith("http://"):
+                origin, start = "http://", 7
+            elif url.startswith("https://"):
+                origin, start = "https://", 8
+            else:
+                start = 0
+            if start:
+                slash = url.find("/", start)
+                if slash < 0:
+                    authority, tail = url[start:], "/"
+                else:
+                    authority, tail = url[start:slash], url[slash:]
+                authorities = self._authorities
+                entry = authorities.young.get(authority)
+                if entry is None:
+                    entry = authorities.lookup(authority)
+                # entry False: an authority the fast path leaves to the full parser (kept, so judged once);
+                # a rest with escapes, dot segments, a fragment...: the full parser normalises it.
+                if entry and (tail == "/" or tail_is_canonical(tail)):
+                    host, path_matters, categories, rule_hits, matched = entry
+                    text = origin + host + tail
+                    if path_matters:
+                        return _new_decision(self._decide_with_path(host, tail, text, group, schedules))
+                    # Rules look at a destination only through its categories and rule hits: one verdict per
+                    # such combination (a few hundred at most) serves every host that shares it.
+                    key = (categories, rule_hits, group, schedules)
+                    verdict = self._verdicts.get(key) or self._verdict(key)
+                    return _new_decision((*verdict, group, categories, schedules, matched, host, text, None, False))
+            return _new_decision(self._decide_full(url, group, at))
         except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
             return error_decision(f"internal error: {type(exc).__name__}", group)
@@ -194,47 +211,28 @@ class Policy:
         action, rule, tier, categories, matched = outcome
         return (action, rule, tier, group, categories, schedules, matched, host, text, None, False)
 
-    def _decide_fast(self, url: str, group: str, schedules: tuple[str, ...]) -> tuple | None:
-        """The Decision's fields from the per-authority cache, or None: then the caller takes the full path."""
-        if url.startswith("http://"):
-            origin, start = "http://", 7
-        elif url.startswith("https://"):
-            origin, start = "https://", 8
+    def _decide_with_path(self, host: str, tail: str, text: str, group: str, schedules: tuple[str, ...]) -> tuple:
+        """The fast path's fields where the path can change the outcome (URL entries under the host, regex)."""
+        path, _, query = tail.partition("?")
+        if self._has_regex:
+            outcome = self._outcome(host, path, query, text, group, schedules)
         else:
-            return None
-        slash = url.find("/", start)
-        if slash < 0:
-            authority, tail = url[start:], "/"
-        else:
-            authority, tail = url[start:slash], url[slash:]
-        authorities = self._authorities
-        entry = authorities.young.get(authority) or authorities.lookup(authority)
-        if not entry:
-            return None
-        host, path_matters, dest = entry
-        if tail != "/" and not tail_is_canonical(tail):
-            return None  # escapes, dot segments, fragments...: the full parser normalises them
-        text = origin + host + tail
-        if path_matters:
-            path, _, query = tail.partition("?")
-            if self._has_regex:
-                outcome = self._outcome(host, path, query, text, group, schedules)
-            else:
-                outcome = self._outcome(host, path.lower(), query, None, group, schedules)
-        else:
-            key = (host, group, schedules)
-            outcomes = self._outcomes
-            outcome = outcomes.young.get(key) or outcomes.find(key)
-            if outcome is None:
-                outcome = self._evaluate(dest, group, schedules, "")
-                outcomes.put(key, outcome)
+            outcome = self._outcome(host, path.lower(), query, None, group, schedules)
         action, rule, tier, categories, matched = outcome
         return (action, rule, tier, group, categories, schedules, matched, host, text, None, False)
 
+    def _verdict(self, key: tuple) -> tuple[str, str | None, str]:
+        categories, rule_hits, group, schedules = key
+        action, rule, tier, _, _ = self._evaluate((categories, categories, rule_hits, ()), group, schedules, "")
+        if len(self._verdicts) >= _VERDICT_LIMIT:
+            self._verdicts.clear()
+        self._verdicts[key] = verdict = (action, rule, tier)
+        return verdict
+
     def _authority_entry(self, authority: str) -> tuple | bool:
         """What the fast path needs to know about a raw authority (the text between "//" and the next "/"):
-        (canonical host, whether the path can change the outcome, the host's facts); False when the fast path
-        must leave URLs with this authority to the full parser."""
+        (canonical host, whether the path can change the outcome, categories, rule hits, matches); False when
+        the fast path must leave URLs with this authority to the full parser."""
         # The full parser ends the authority at the first of "/\\?#": with none of the last three in it,
         # the URL's authority is exactly this text, whatever follows. Empty: "http:///x" strips slashes.
         # Spaces and controls: the full parser strips them at the ends of a URL, so "http://h " is "http://h"
@@ -243,14 +241,18 @@ class Policy:
         if (not authority or "\\" in authority or "?" in authority or "#" in authority or ":" in authority
                 or min(authority) <= " "):
             return False
-        try:
-            cu = canonical_url("http://" + authority + "/")
-        except UrlError:
-            return False  # the full path reports the error with the whole URL in the message
-        if cu.path != "/" or cu.query or cu.port != 80:
-            return False
-        dest, url_hosts = self._host_facts(cu.host)
-        return (cu.host, bool(url_hosts) or self._has_regex, dest)
+        if is_plain_host(authority):
+            host = authority  # most hosts: already canonical, nothing to parse
+        else:
+            try:
+                cu = canonical_url("http://" + authority + "/")
+            except UrlError:
+                return False  # the full path reports the error with the whole URL in the message
+            if cu.path != "/" or cu.query or cu.port != 80:
+                return False
+            host = cu.host
+        (categories, _, rule_hits, matched), url_hosts = self._host_facts(host)
+        return (host, bool(url_hosts) or self._has_regex, categories, rule_hits, matched)
 
     def _outcome_uncached(self, host: str, path: str | None, query: str | None, text: str | None, group: str,
                           schedules: tuple[str, ...]) -> tuple:
@@ -294,9 +296,9 @@ class Policy:
     def clear_caches(self) -> None:
         for fn in (self._parse, self._host, self._host_facts, self._outcome):
             getattr(fn, "cache_clear", lambda: None)()
-        if self._recent is not None:
-            for cache in (self._recent, self._authorities, self._outcomes):
-                cache.clear()
+        if self._authorities is not None:
+            self._authorities.clear()
+            self._verdicts.clear()
 
     # ------------------------------------------------------------------ internals
 
