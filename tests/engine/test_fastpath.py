@@ -116,6 +116,33 @@ def test_the_fast_path_serves_plain_urls_and_leaves_the_rest(tmp_path: Path) -> 
     assert "games.example" in policy._authorities.young
 
 
+@pytest.mark.parametrize(
+    ("clock", "expected"),
+    [  # local times (UTC+7) of a Monday around the lessons window's edges (07:00-17:00), second by second
+        ([(6, 59, 59, 0.0), (6, 59, 59, 0.999), (7, 0, 0, 0.0), (7, 0, 0, 0.5), (7, 0, 1, 0.0)],
+         ["allow", "allow", "block", "block", "block"]),
+        ([(16, 59, 59, 0.2), (16, 59, 59, 0.9), (17, 0, 0, 0.0), (17, 0, 0, 0.7), (16, 59, 59, 0.1)],
+         ["block", "block", "allow", "allow", "block"]),  # the last: a clock stepped back
+    ],
+)
+def test_the_per_second_memo_expires_at_a_schedule_edge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    clock: list, expected: list[str]) -> None:
+    """decide(at=None) reuses the active schedules within the current second: the next second (or another
+    one) recomputes, so a window edge takes effect on its first second, as on the uncached path."""
+    doc = _document(tmp_path, regex=False)
+    cached, reference = compile_policy(doc), compile_policy(doc, cache_size=0)
+    got = []
+    for h, m, s, frac in clock:
+        now = dt.datetime(2026, 11, 23, h, m, s, tzinfo=TZ).timestamp() + frac
+        monkeypatch.setattr("time.time", lambda now=now: now)
+        for client in ("10.10.1.2", "10.10.1.3"):  # students: games blocked in lessons only
+            decision = cached.decide("http://games.example/", client)
+            _same(decision, reference.decide("http://games.example/", client))
+        got.append(decision.action)
+        assert ("lessons" in decision.schedules) == (decision.action == "block")
+    assert got == expected
+
+
 def test_decide_now_agrees_too(tmp_path: Path) -> None:
     doc = _document(tmp_path, regex=True)
     cached, reference = compile_policy(doc), compile_policy(doc, cache_size=0)
