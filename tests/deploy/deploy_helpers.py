@@ -10,6 +10,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -66,3 +67,13 @@ def free_port() -> int:
                     continue
             return port
     raise RuntimeError("no free port found")
+
+
+def self_signed_cert(openssl: str, key: Path, cert: Path, common_name: str, san: str) -> None:
+    """A 2-day EC P-256 self-signed certificate for a test server (`san` as openssl writes it)."""
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", f"/CN={common_name}",
+         "-addext", f"subjectAltName={san}"],
+        check=True, capture_output=True, timeout=30,
+    )

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from deploy_helpers import DEPLOY, REPO, VENV_BIN, free_port, need_tool
+from deploy_helpers import DEPLOY, REPO, VENV_BIN, free_port, need_tool, self_signed_cert
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -77,29 +77,7 @@ def department():
             assert result.returncode == 0, result.stdout + result.stderr
         tls = work / "tls"
         tls.mkdir()
-        result = run(
-            [
-                openssl,
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:prime256v1",
-                "-nodes",
-                "-keyout",
-                str(tls / "privkey.pem"),
-                "-out",
-                str(tls / "fullchain.pem"),
-                "-days",
-                "2",
-                "-subj",
-                "/CN=policy.test",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-            ]
-        )
-        assert result.returncode == 0, result.stderr
+        self_signed_cert(openssl, tls / "privkey.pem", tls / "fullchain.pem", "policy.test", "IP:127.0.0.1")
         digest = run([openssl, "passwd", "-apr1", "school-secret"]).stdout.strip()
         (work / "receiver.htpasswd").write_text(f"thpt-a:{digest}\n")
         port = free_port()

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, REPO, VENV_BIN, need_root, need_tool
+from deploy_helpers import DEPLOY, REPO, VENV_BIN, need_root, need_tool, self_signed_cert
 from schoolnet import (
     CLIENT_IP,
     GATEWAY_WAN_IP,
@@ -84,31 +84,7 @@ def school():
     work = Path(tempfile.mkdtemp(prefix="classgate-e2e-"))
     os.chmod(work, 0o755)
     cert, key = work / "origin-cert.pem", work / "origin-key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=allowed-tls.test",
-            "-addext",
-            "subjectAltName=DNS:allowed-tls.test,DNS:blocked-tls.test",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=30,
-    )
+    self_signed_cert(openssl, key, cert, "allowed-tls.test", "DNS:allowed-tls.test,DNS:blocked-tls.test")
     (work / "origin-chain.pem").write_text(cert.read_text() + key.read_text())
     policy = work / "policy.yaml"
     policy.write_text(POLICY)
