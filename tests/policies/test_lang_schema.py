@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -26,17 +27,20 @@ def validator():
     return jsonschema.Draft202012Validator(schema)
 
 
-def _doc_examples() -> list[tuple[str, str]]:
-    text = DOCS_POLICY.read_text(encoding="utf-8")
+def _doc_examples(doc: Path = DOCS_POLICY) -> list[tuple[str, str]]:
+    text = doc.read_text(encoding="utf-8")
     blocks = re.findall(r"^```yaml\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
-    return [(f"docs/policy.md#{i}", block) for i, block in enumerate(blocks)]
+    return [(f"{doc.name}#{i}", block) for i, block in enumerate(blocks)]
 
 
-EXAMPLES = [(p.name, p.read_text(encoding="utf-8")) for p in sorted(SAMPLES.glob("*.yaml"))] + _doc_examples()
+README = DOCS_POLICY.parents[1] / "README.md"
+EXAMPLES = ([(p.name, p.read_text(encoding="utf-8")) for p in sorted(SAMPLES.glob("*.yaml"))]
+            + _doc_examples() + _doc_examples(README))
 
 
 def test_the_docs_have_examples():
     assert len(_doc_examples()) >= 8
+    assert len(_doc_examples(README)) >= 1
 
 
 @pytest.mark.parametrize(("name", "text"), EXAMPLES, ids=[n for n, _ in EXAMPLES])
