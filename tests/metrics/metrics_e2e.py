@@ -61,6 +61,17 @@ def _tail(log: Path | None) -> str:
     return log.read_text(errors="replace")[-4000:] if log and log.exists() else ""
 
 
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
 class Origin:
     """The web server every proxied request ends at (HTTP/1.1, keep-alive)."""
 
@@ -150,13 +161,7 @@ class Gateway:
             return r.read().decode()
 
     def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         return self.log.read_text(errors="replace")
 
 
@@ -268,10 +273,4 @@ class Prometheus:
         return [(s["metric"], float(s["value"][1])) for s in data["result"]]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
