@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from agent import __version__
-from agent.commands import ca, department, lists, policy, run, stats, sync
+from classgate.agent import __version__
+from classgate.agent.commands import ca, department, lists, policy, run, stats, sync
 
 
 class _OrderedGroup(click.Group):

@@ -1,6 +1,6 @@
 """Policy-engine benchmark: decisions/s, memory, compile and load time, against baselines run the same time.
 
-    .venv/bin/python bench/bench_engine.py [--urls 1000000] [--adult 5000000] [--work /tmp/classgate-bench-engine]
+    .venv/bin/python -m bench.bench_engine [--urls 1000000] [--adult 5000000] [--work /tmp/classgate-bench-engine]
                                            [--no-squidguard]
 
 Lists: all of ../shared/data/ut1 plus a generated `adult/domains` stand-in (UT1's real one is absent there).
@@ -28,10 +28,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from engine_data import categories_of, make_document, make_stream, make_tree
+from bench.engine_data import categories_of, make_document, make_stream, make_tree
 
 
 def rss_kib() -> dict[str, int]:
@@ -59,7 +56,7 @@ def load_stream(work: Path, tree: Path, n: int) -> tuple[list[str], list[str]]:
 # ---------------------------------------------------------------------- phases (each in a child process)
 
 def phase_compile(args: argparse.Namespace) -> dict:
-    from policies.engine import compile_policy
+    from classgate.policies.engine import compile_policy
 
     tree = make_tree(args.work, args.adult)
     cache = args.work / "compiled"
@@ -94,7 +91,7 @@ def _run(policy, urls: list[str], clients: list[str]) -> tuple[float, float, dic
 
 
 def phase_ours(args: argparse.Namespace) -> dict:
-    from policies.engine import compile_policy
+    from classgate.policies.engine import compile_policy
 
     tree = make_tree(args.work, args.adult)
     urls, clients = load_stream(args.work, tree, args.urls)
@@ -189,7 +186,7 @@ def phase_squidguard(args: argparse.Namespace) -> dict:
     binary = shutil.which("squidGuard") or "/usr/bin/squidGuard"
     if not Path(binary).exists():
         return {"skipped": "squidGuard not installed"}
-    from policies.engine import compile_policy  # noqa: F401 - only for the rule's category list
+    from classgate.policies.engine import compile_policy  # noqa: F401 - only for the rule's category list
 
     tree = make_tree(args.work, args.adult)
     urls, clients = load_stream(args.work, tree, args.urls)
@@ -285,7 +282,7 @@ def main() -> None:
     results = {}
     phases = ["compile", "ours", "naive"] + ([] if args.no_squidguard else ["squidguard"])
     for phase in phases:
-        cmd = [sys.executable, __file__, "--phase", phase, "--urls", str(args.urls), "--adult", str(args.adult),
+        cmd = [sys.executable, "-m", "bench.bench_engine", "--phase", phase, "--urls", str(args.urls), "--adult", str(args.adult),
                "--work", str(args.work), "--uncached-urls", str(args.uncached_urls)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:

@@ -1,6 +1,6 @@
 """Cost of classgate's metrics: proxy requests/s with metrics on vs off, measured in the same run.
 
-    .venv/bin/python bench/bench_metrics.py [--requests 1000] [--rounds 10] [--clients 4]
+    .venv/bin/python -m bench.bench_metrics [--requests 1000] [--rounds 10] [--clients 4]
 
 Three measurements:
   bridge   the per-request metrics work alone (record_request + observe_decision + topsites.observe),
@@ -34,7 +34,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 SAMPLE_POLICY = REPO / "policies" / "samples" / "department.yaml"
 BODY = b"x" * 2000
@@ -81,9 +80,9 @@ def request_mix(n: int, seed: int = 1) -> list[str]:
 
 
 def bench_bridge(n: int = 200_000) -> tuple[float, float]:
-    from metrics import Metrics
+    from classgate.proxy.metric_labels import gateway_metrics
 
-    m = Metrics()
+    m = gateway_metrics()
     m.set_policy(
         "v",
         time.time(),
@@ -123,14 +122,14 @@ def bench_bridge(n: int = 200_000) -> tuple[float, float]:
 def bench_scrape() -> tuple[int, float]:
     from prometheus_client import generate_latest
 
-    from metrics import Metrics
-    from metrics.labels import ACTIONS, TIERS
+    from classgate.policies.vocabulary import ACTIONS, TIERS
+    from classgate.proxy.metric_labels import gateway_metrics
 
     ut1 = [p.name for p in (REPO.parent / "shared" / "data" / "ut1").iterdir() if p.is_dir()] or [
         f"cat{i}" for i in range(69)
     ]
     groups = [f"group{i}" for i in range(20)]
-    m = Metrics()
+    m = gateway_metrics()
     m.set_policy("v", time.time(), ut1, groups, "file")
     for cat in [*ut1, "uncategorized"]:
         for grp in [*groups, "default"]:
@@ -149,31 +148,18 @@ def bench_scrape() -> tuple[int, float]:
 
 def serve_proxy(metrics_on: bool, port: int, metrics_port: int, state: Path) -> None:
     """Child process: the gateway as `classgate run` starts it, with or without a Metrics."""
-    from agent.commands.run import _serve
-    from metrics import Metrics
-    from metrics import server as metrics_server
-    from proxy.ca import ensure_ca
-    from proxy.policy_holder import PolicyHolder
+    from classgate.agent.commands.run import _serve
+    from classgate.agent.gateway import GatewayConfig, build_gateway
+    from classgate.proxy.address import Address
 
-    ca = ensure_ca(state)
-    m = Metrics() if metrics_on else None
-    holder = PolicyHolder(SAMPLE_POLICY, None, cache_dir=state / "compiled", metrics=m)
-    holder.load()
-    srv = metrics_server.start(m, "127.0.0.1", metrics_port) if m is not None else None
-    options = {
-        "listen_host": "127.0.0.1",
-        "listen_port": port,
-        "mode": ["regular"],
-        "confdir": str(ca.directory),
-        "classgate_policy": str(SAMPLE_POLICY),
-        "classgate_overlay": "",
-        "classgate_state_dir": str(state),
-    }
+    gateway = build_gateway(GatewayConfig(
+        policy=SAMPLE_POLICY, state_dir=state, listen=Address("127.0.0.1", port),
+        metrics=Address("127.0.0.1", metrics_port) if metrics_on else None, count_usage=metrics_on,
+    ))
     try:
-        asyncio.run(_serve(holder, m, options=options, extra=(), sync=None, verbose=False))
+        asyncio.run(_serve(gateway))
     finally:
-        if srv is not None:
-            srv.close()
+        gateway.close()
 
 
 def free_port() -> int:
@@ -268,7 +254,8 @@ def bench_proxy(requests: int, rounds: int, clients: int) -> dict[str, list[floa
             procs[mode] = subprocess.Popen(
                 [
                     sys.executable,
-                    __file__,
+                    "-m",
+                    "bench.bench_metrics",
                     "--serve",
                     mode,
                     str(ports[mode]),

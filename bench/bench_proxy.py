@@ -1,6 +1,6 @@
 """Proxy throughput and latency: bare mitmdump vs classgate with the full UT1 policy, side by side.
 
-    .venv/bin/python bench/bench_proxy.py [--seconds 8] [--concurrency 10,50] [--no-reload]
+    .venv/bin/python -m bench.bench_proxy [--seconds 8] [--concurrency 10,50] [--no-reload]
 
 Per proxy and mode, a bounded run (--seconds) at each concurrency: HTTP keep-alive, HTTPS keep-alive
 (intercepted), HTTPS with a new connection per request (intercepted), HTTPS passthrough (new
@@ -31,8 +31,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "bench"))
-from proxyload import Result, load, make_cert, run_origin
+from bench.proxyload import Result, load, make_cert, run_origin
 
 UT1 = REPO.parent / "shared" / "data" / "ut1"
 BIN = Path(sys.executable).parent
@@ -259,7 +258,7 @@ async def _stall_during(coro_factory) -> tuple[float, int, float]:
 def inprocess_stalls(work: Path) -> None:
     """The reload alone (no traffic), in this process: a full UT1 compile in a worker thread versus
     the holder's way (child process compiles, the loop waits only for the cached load)."""
-    from proxy.policy_holder import PolicyHolder
+    from classgate.proxy.policy_holder import PolicyHolder
 
     policy = work / "stall-policy.yaml"
     print("\nreload in-process, event-loop stall of a 5 ms probe (no traffic):")
@@ -312,7 +311,7 @@ def main() -> None:
     cert, key = make_cert(work / "origin")
     ports_file = work / "origin-ports"
     ports_file.unlink(missing_ok=True)
-    origin = subprocess.Popen([sys.executable, __file__, "--origin", str(ports_file), str(cert), str(key)])
+    origin = subprocess.Popen([sys.executable, "-m", "bench.bench_proxy", "--origin", str(ports_file), str(cert), str(key)])
     try:
         while not ports_file.exists() or len(ports_file.read_text().split()) != 3:
             time.sleep(0.05)

@@ -1,6 +1,6 @@
 """What the Department serves per poll cycle for a fleet of gateways, and how fast a new bundle spreads.
 
-    .venv/bin/python bench/bench_sync.py [--gateways 3000] [--scaled-gateways 200] [--workers 2]
+    .venv/bin/python -m bench.bench_sync [--gateways 3000] [--scaled-gateways 200] [--workers 2]
 
 1. Publishes a real bundle (UT1 categories from ../shared/data/ut1 when present, else synthetic lists)
    with the real Department code, and serves it with the real `department serve` handler in its own process,
@@ -24,7 +24,6 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -32,14 +31,12 @@ from functools import partial
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from agent.department.publish import publish
-from agent.department.repository import Repository, init_repository
-from agent.department.server import Fleet, RepositoryHandler
-from agent.sync.loop import PollSchedule, PollSettings
-from agent.sync.transport import CappedFetcher
-from agent.sync.verify import Verifier
+from classgate.agent.department.publish import publish
+from classgate.agent.department.repository import Repository, init_repository
+from classgate.agent.department.server import Fleet, RepositoryHandler
+from classgate.agent.sync.loop import PollSchedule, PollSettings
+from classgate.agent.sync.transport import CappedFetcher
+from classgate.agent.sync.verify import Verifier
 
 UT1 = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ut1"
 CATEGORIES = ("gambling", "games", "social_networks", "malware", "dating", "vpn", "redirector", "shopping")
@@ -262,7 +259,7 @@ def main() -> None:
 
 
 def bench(args: argparse.Namespace, work: Path) -> None:
-    from policies import load_policy
+    from classgate.policies import load_policy
 
     print(f"machine: {os.cpu_count()} CPUs; gateways: {args.gateways}; workers: {args.workers}")
     policy, source = make_policy(work / "policy")

@@ -1,7 +1,7 @@
 """Transparent-mode throughput: requests per second a client gets through the gateway, proxied by
 `classgate run --mode transparent` versus routed straight to the origin (the baseline, same run).
 
-Needs root (network namespaces). Run: .venv/bin/python bench/bench_transparent.py [--requests N]
+Needs root (network namespaces). Run: .venv/bin/python -m bench.bench_transparent [--requests N]
 Uses the three-namespace network of tests/deploy/schoolnet.py and the shipped nftables ruleset; every
 loop is bounded by --requests. Each request is a new TCP connection (the proxy's per-connection cost
 is what a school's many devices pay), from --workers threads in the client namespace.
@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "deploy"))  # the test network, reused rather than copied
 
-from schoolnet import ORIGIN_IP, SchoolNetwork, load_firewall, write_settings
+from tests.deploy.schoolnet import ORIGIN_IP, SchoolNetwork, load_firewall, write_settings
 
 PROXY_PORT = 8080
 POLICY = """\

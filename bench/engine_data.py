@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policies.model import Category, Document, Group, Rule, Schedule, Source, TimeWindow
+from classgate.policies.model import Category, Document, Group, Rule, Schedule, Source, TimeWindow
 
 REPO = Path(__file__).resolve().parents[1]
 UT1 = REPO.parent / "shared" / "data" / "ut1"

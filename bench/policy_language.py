@@ -1,6 +1,6 @@
 """Cost of the policy language: reading + validating YAML, and the per-decision helpers the engine calls.
 
-    .venv/bin/python bench/policy_language.py
+    .venv/bin/python -m bench.policy_language
 
 Baselines, measured in the same run: `yaml.load` with the same libyaml loader on the same files (what a reader without positions,
 validation or overlay logic would cost) and a dict lookup (the floor for a per-decision helper).
@@ -9,17 +9,14 @@ validation or overlay logic would cost) and a dict lookup (the floor for a per-d
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import time
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from policies.document import read_document
-from policies.groups import GroupResolver
-from policies.schedules import active_schedules
+from classgate.policies.document import read_document
+from classgate.policies.groups import GroupResolver
+from classgate.policies.schedules import active_schedules
 
 SAMPLES = Path(__file__).resolve().parents[1] / "policies" / "samples"
 

@@ -9,10 +9,10 @@
 See docs/metrics.md for every metric, and metrics/sync.py for the sync metrics (`m.sync`).
 """
 
-from metrics import server
-from metrics.registry import Metrics
-from metrics.server import MetricsServer
-from metrics.sync import SyncMetrics
-from metrics.topsites import TopSites, registrable_domain
+from classgate.metrics import server
+from classgate.metrics.registry import Metrics
+from classgate.metrics.server import MetricsServer
+from classgate.metrics.sync import SyncMetrics
+from classgate.metrics.topsites import TopSites, registrable_domain
 
 __all__ = ["Metrics", "MetricsServer", "SyncMetrics", "TopSites", "registrable_domain", "server"]

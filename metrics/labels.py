@@ -1,28 +1,44 @@
-"""Bounded label values: every label classgate exports comes from a set fixed here or by the policy.
+"""Bounded label values: every label classgate exports comes from a set given here or by the policy.
 
 The proxy hands us plain strings; a value outside the allowed set is folded into ``"other"`` instead
 of creating a new series. That keeps the number of series a function of the policy (categories x
 groups), never of what students visit, so a school cannot be flooded with series and nothing that
 identifies a destination or a person can reach Prometheus.
+
+The closed vocabularies (actions, tiers, TLS modes...) are defined by the packages that produce them
+(classgate.policies.vocabulary, classgate.proxy) and handed to `Metrics` as one `LabelVocabulary` at
+start-up: metrics imports no sibling package, and a value cannot mean one thing to the engine and
+another to a dashboard. The vocabularies that are this package's own are below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
 
-OTHER = "other"
-# The filter's label for a destination in no policy category (flow.metadata "category").
-UNCATEGORIZED = "uncategorized"
-# The policy's fallback group for clients in no group network (policies.model.DEFAULT_GROUP).
-DEFAULT_GROUP = "default"
+OTHER: Final = "other"
+RELOAD_RESULTS: Final = ("succeeded", "rejected")
 
-ACTIONS = ("allow", "block")
-TIERS = ("locked", "school", "department", "default", "error")
-TLS_MODES = ("intercepted", "passthrough", "refused")
-SAFESEARCH_ENGINES = ("google", "bing", "duckduckgo", "youtube")
-FILTER_STAGES = ("request", "connect", "tls", "safesearch", "response")
-RELOAD_RESULTS = ("succeeded", "rejected")
-POLICY_SOURCES = ("file", "sync")
+
+@dataclass(frozen=True)
+class LabelVocabulary:
+    """The closed label value sets of the per-request metrics, from the packages that produce them."""
+
+    actions: tuple[str, ...]  # allow, block
+    tiers: tuple[str, ...]  # which part of the policy decided
+    tls_modes: tuple[str, ...]  # intercepted, passthrough, refused
+    safesearch_engines: tuple[str, ...]
+    filter_stages: tuple[str, ...]  # where a fail-closed event happened
+    policy_sources: tuple[str, ...]  # where the policy in force came from (a file, the Department sync)
+    uncategorized: str  # the category of a destination in no policy category
+    default_group: str  # the group of a client in no group's networks
+
+    def __post_init__(self) -> None:
+        for name in ("actions", "tiers", "tls_modes", "safesearch_engines", "filter_stages", "policy_sources"):
+            values = getattr(self, name)
+            if not values or OTHER in values or len(set(values)) != len(values):
+                raise ValueError(f"label vocabulary {name}: {values!r} must be distinct values without {OTHER!r}")
 
 
 def fold(value: object, allowed: frozenset[str] | tuple[str, ...]) -> str:
@@ -33,9 +49,9 @@ def fold(value: object, allowed: frozenset[str] | tuple[str, ...]) -> str:
 class PolicyLabels:
     """The category and group label values the current policy allows (swapped whole on each policy)."""
 
-    def __init__(self, categories: Iterable[str] = (), groups: Iterable[str] = ()):
-        self.categories = frozenset(_clean(categories)) | {UNCATEGORIZED}
-        self.groups = frozenset(_clean(groups)) | {DEFAULT_GROUP}
+    def __init__(self, vocabulary: LabelVocabulary, categories: Iterable[str] = (), groups: Iterable[str] = ()):
+        self.categories = frozenset(_clean(categories)) | {vocabulary.uncategorized}
+        self.groups = frozenset(_clean(groups)) | {vocabulary.default_group}
 
     def category(self, value: object) -> str:
         return fold(value, self.categories)

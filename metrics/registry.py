@@ -15,18 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, ProcessCollector, disable_created_metrics
+from prometheus_client import CollectorRegistry, ProcessCollector
 
-from metrics import labels as L
-from metrics.state import PolicyState, StateCollector
-from metrics.sync import SyncMetrics
-from metrics.topsites import TopSites
-from metrics.traffic import TrafficCounters
+from classgate.metrics import labels as L
+from classgate.metrics.counters import LabelledCounter
+from classgate.metrics.state import PolicyState, StateCollector
+from classgate.metrics.sync import SyncMetrics
+from classgate.metrics.topsites import TopSites
+from classgate.metrics.traffic import TrafficCounters
 
 log = logging.getLogger(__name__)
-
-# `_created` series double the count of every counter and nothing of ours reads them.
-disable_created_metrics()
 
 
 class Metrics:
@@ -34,6 +32,7 @@ class Metrics:
 
     def __init__(
         self,
+        vocabulary: L.LabelVocabulary,
         *,
         process_metrics: bool = True,
         clock: Callable[[], float] = time.time,
@@ -41,45 +40,32 @@ class Metrics:
         topsites_min_clients: int = 3,
     ):
         self.registry = CollectorRegistry(auto_describe=True)
-        self._labels = L.PolicyLabels()
+        self.vocabulary = v = vocabulary
+        self._labels = L.PolicyLabels(v)
         r = self.registry
         # Touched on every request: plain numbers exported at scrape time (see metrics/traffic.py).
         self.traffic = TrafficCounters()
         r.register(self.traffic)
-        self.tls = Counter(
+        self.tls = LabelledCounter(
             "classgate_tls_connections",
             "HTTPS connections by handling: intercepted, passed through untouched, refused by SNI.",
-            ["mode"],
-            registry=r,
+            "mode", v.tls_modes,
         )
-        self.safesearch = Counter(
-            "classgate_safesearch_rewrites",
-            "Requests rewritten to enforce SafeSearch, by engine.",
-            ["engine"],
-            registry=r,
+        self.safesearch = LabelledCounter(
+            "classgate_safesearch_rewrites", "Requests rewritten to enforce SafeSearch, by engine.",
+            "engine", v.safesearch_engines,
         )
-        self.filter_errors = Counter(
+        self.filter_errors = LabelledCounter(
             "classgate_filter_errors",
             "Internal errors inside the filter; each one was answered with a block (fail closed).",
-            ["stage"],
-            registry=r,
+            "stage", v.filter_stages, show_other=True,
         )
-        self.reloads = Counter(
-            "classgate_policy_reloads",
-            "Policy loads: succeeded, or rejected (the previous policy stayed).",
-            ["result"],
-            registry=r,
+        self.reloads = LabelledCounter(
+            "classgate_policy_reloads", "Policy loads: succeeded, or rejected (the previous policy stayed).",
+            "result", L.RELOAD_RESULTS,
         )
-        # Series for the fixed enums exist from the start at 0, so `rate()` and alerts see the first
-        # event instead of a series appearing out of nowhere.
-        for mode in L.TLS_MODES:
-            self.tls.labels(mode)
-        for engine in L.SAFESEARCH_ENGINES:
-            self.safesearch.labels(engine)
-        for stage in (*L.FILTER_STAGES, L.OTHER):
-            self.filter_errors.labels(stage)
-        for result in L.RELOAD_RESULTS:
-            self.reloads.labels(result)
+        for counter in (self.tls, self.safesearch, self.filter_errors, self.reloads):
+            r.register(counter)
 
         self.topsites = TopSites(
             lambda c: self._labels.category(c),  # reads the current labels, swapped by set_policy
@@ -107,8 +93,9 @@ class Metrics:
         """One decided HTTP request (allowed or blocked), with the body sizes that went each way."""
         try:
             labels = self._labels
-            key = (labels.category(category), labels.group(group), L.fold(action, L.ACTIONS))
-            blocked = (key[0], L.fold(tier, L.TIERS)) if key[2] == "block" else None
+            v = self.vocabulary
+            key = (labels.category(category), labels.group(group), L.fold(action, v.actions))
+            blocked = (key[0], L.fold(tier, v.tiers)) if key[2] == "block" else None
             sent = request_bytes if request_bytes and request_bytes > 0 else 0
             received = response_bytes if response_bytes and response_bytes > 0 else 0
             self.traffic.add(key, blocked, int(sent), int(received))
@@ -123,17 +110,17 @@ class Metrics:
 
     def record_tls(self, mode: str) -> None:
         """ "intercepted" | "passthrough" | "refused" (blocked by SNI before any HTTP)."""
-        self.tls.labels(L.fold(mode, L.TLS_MODES)).inc()
+        self.tls.inc(mode)
 
     def record_safesearch(self, engine: str) -> None:
-        self.safesearch.labels(L.fold(engine, L.SAFESEARCH_ENGINES)).inc()
+        self.safesearch.inc(engine)
 
     def record_filter_error(self, stage: str) -> None:
         """A fail-closed event at `stage` (request, connect, tls, safesearch, response): the request was blocked."""
-        self.filter_errors.labels(L.fold(stage, L.FILTER_STAGES)).inc()
+        self.filter_errors.inc(stage)
 
     def record_reload(self, ok: bool) -> None:
-        self.reloads.labels("succeeded" if ok else "rejected").inc()
+        self.reloads.inc("succeeded" if ok else "rejected")
 
     def set_policy(
         self,
@@ -144,13 +131,13 @@ class Metrics:
         source: str = "file",
     ) -> None:
         """The policy now in force: its categories and groups become the allowed label values."""
-        new = L.PolicyLabels(categories, groups)
+        new = L.PolicyLabels(self.vocabulary, categories, groups)
         with self._lock:
             self._labels = new
             self._policy = PolicyState(
                 version=str(version),
                 loaded_at=float(loaded_at),
-                source=L.fold(source, L.POLICY_SOURCES),
+                source=L.fold(source, self.vocabulary.policy_sources),
                 categories=len(new.categories) - 1,  # without the implicit "uncategorized"
                 groups=len(new.groups),
             )

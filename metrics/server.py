@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client.exposition import choose_encoder
 
-from metrics.registry import Metrics
+from classgate.metrics.registry import Metrics
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9741

@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from metrics.topsites import TopSites
+from classgate.metrics.topsites import TopSites
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from metrics.labels import OTHER, fold
+from classgate.metrics.labels import OTHER, fold
 
 REASONS = (
     "network",  # connection refused, DNS, timeout

@@ -1,6 +1,6 @@
 """classgate policies: the policy language and the decision engine (pure Python, no mitmproxy).
 
-    from policies import load_policy, PolicyError
+    from classgate.policies import load_policy, PolicyError
     policy = load_policy("department.yaml", overlay="school.yaml")
     policy.decide("https://example.com/", client="10.10.1.2")
 
@@ -12,22 +12,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from policies.errors import PolicyError, Problem, UrlError
+from classgate.policies.errors import PolicyError, Problem, UrlError
 
 __all__ = ["Decision", "Match", "Policy", "PolicyError", "Problem", "UrlError", "load_policy", "read_document"]
 
 _LAZY = {
-    "load_policy": "policies.loader",
-    "read_document": "policies.document",
-    "Policy": "policies.engine",
-    "Decision": "policies.engine",
-    "Match": "policies.engine",
+    "load_policy": "classgate.policies.loader",
+    "read_document": "classgate.policies.document",
+    "Policy": "classgate.policies.engine",
+    "Decision": "classgate.policies.decision",
+    "Match": "classgate.policies.decision",
 }
 
 if TYPE_CHECKING:
-    from policies.document import read_document
-    from policies.engine import Decision, Match, Policy
-    from policies.loader import load_policy
+    from classgate.policies.decision import Decision, Match
+    from classgate.policies.document import read_document
+    from classgate.policies.engine import Policy
+    from classgate.policies.loader import load_policy
 
 
 def __getattr__(name: str) -> Any:

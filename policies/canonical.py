@@ -16,9 +16,9 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from policies.errors import UrlError
-from policies.idna_uts46 import domain_to_ascii
-from policies.ipliteral import ends_in_number, parse_ipv4, parse_ipv6, serialise_ipv6
+from classgate.policies.errors import UrlError
+from classgate.policies.idna_uts46 import domain_to_ascii
+from classgate.policies.ipliteral import ends_in_number, parse_ipv4, parse_ipv6, serialise_ipv6
 
 SPECIAL_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21}
 

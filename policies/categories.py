@@ -6,11 +6,11 @@ import difflib
 from collections.abc import Mapping
 from pathlib import Path
 
-from policies.destinations import read_domains, read_urls
-from policies.errors import Problem
-from policies.lists.read import UT1_ALIASES, UT1_FILES
-from policies.model import Category, Origin, Source
-from policies.yamlsource import Val
+from classgate.policies.destinations import read_domains, read_urls
+from classgate.policies.errors import Problem
+from classgate.policies.lists.read import UT1_ALIASES, UT1_FILES
+from classgate.policies.model import Category, Origin, Source
+from classgate.policies.yamlsource import Val
 
 
 def _tip(name: str, known: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from policies.model import Action, Tier
+from classgate.policies.vocabulary import UNCATEGORIZED, Action, Tier
 
 
 class Match(NamedTuple):
@@ -46,6 +46,12 @@ class Decision(_DecisionFields):
     @property
     def blocked(self) -> bool:
         return self.action == "block"
+
+    @property
+    def category(self) -> str:
+        """The first of `categories` (the one counted and shown first), or "uncategorized"."""
+        categories = tuple.__getitem__(self, 4)
+        return categories[0] if categories else UNCATEGORIZED
 
 
 def error_decision(message: str, group: str = "default", host: str = "", url: str = "") -> Decision:

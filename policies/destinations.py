@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from policies.canonical import canonical_host, canonical_url
-from policies.errors import Problem, UrlError
-from policies.yamlsource import Val
+from classgate.policies.canonical import canonical_host, canonical_url
+from classgate.policies.errors import Problem, UrlError
+from classgate.policies.yamlsource import Val
 
 
 def read_domains(node: Val | None, owner: str, problems: list[Problem]) -> tuple[str, ...]:

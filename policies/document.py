@@ -13,27 +13,27 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from policies import overlay as overlay_mod
-from policies.categories import read_categories, read_sources
-from policies.errors import PolicyError, Position, Problem
-from policies.groups import check_overlaps, read_groups
-from policies.layout import DEPARTMENT, OVERLAY
-from policies.model import (
+from classgate.policies import overlay as overlay_mod
+from classgate.policies.categories import read_categories, read_sources
+from classgate.policies.errors import PolicyError, Position, Problem
+from classgate.policies.groups import check_overlaps, read_groups
+from classgate.policies.keys import DEPARTMENT, OVERLAY
+from classgate.policies.model import (
     Action,
     BlockPageSettings,
     Category,
     Document,
     Group,
     Rule,
-    SafeSearch,
+    SafeSearchSettings,
     Schedule,
     Source,
     TlsSettings,
 )
-from policies.rules import Names, order_warnings, read_rules, shadow_warnings
-from policies.schedules import read_schedules
-from policies.settings import read_block_page, read_safe_search, read_tls, tls_positions
-from policies.yamlsource import Val, compose, position, read_text
+from classgate.policies.rules import Names, order_warnings, read_rules, shadow_warnings
+from classgate.policies.schedules import read_schedules
+from classgate.policies.settings import read_block_page, read_safe_search, read_tls, tls_positions
+from classgate.policies.yamlsource import Val, compose, position, read_text
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 
@@ -50,7 +50,7 @@ class Draft:
     schedules: dict[str, Schedule]
     department_rules: list[Rule]
     default: Action
-    safe_search: SafeSearch
+    safe_search: SafeSearchSettings
     tls: TlsSettings
     block_page: BlockPageSettings
     school_rules: list[Rule] = field(default_factory=list)

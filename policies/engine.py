@@ -28,15 +28,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import xxhash
 
-from policies.canonical import CanonicalUrl, canonical_host, canonical_url, is_plain_host
-from policies.decision import Decision, PolicyStats, error_decision
-from policies.errors import PolicyError, Problem, UrlError
-from policies.fastpath import GenerationalCache, tail_is_canonical
-from policies.groups import GroupResolver
-from policies.index import DomainIndex
-from policies.listindex import content_digest, load_index, plan_lists
-from policies.model import DEFAULT_GROUP, Document, Rule
-from policies.schedules import END_OF_DAY, active_schedules
+from classgate.policies.canonical import CanonicalUrl, canonical_host, canonical_url, is_plain_host
+from classgate.policies.decision import Decision, PolicyStats, error_decision
+from classgate.policies.errors import PolicyError, Problem, UrlError
+from classgate.policies.fastpath import GenerationalCache, tail_is_canonical
+from classgate.policies.groups import GroupResolver
+from classgate.policies.index.build import content_digest, load_index, plan_lists
+from classgate.policies.index.table import DomainIndex
+from classgate.policies.model import DEFAULT_GROUP, Document, Rule
+from classgate.policies.schedules import END_OF_DAY, active_schedules
 
 log = logging.getLogger("classgate.policy")
 DEFAULT_CACHE_SIZE = 65536

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Mapping
 
-from policies.errors import Problem
-from policies.model import DEFAULT_GROUP, Group, IpNetwork, Origin
-from policies.yamlsource import Val
+from classgate.policies.errors import Problem
+from classgate.policies.model import DEFAULT_GROUP, Group, IpNetwork, Origin
+from classgate.policies.yamlsource import Val
 
 # A gateway sees a few thousand distinct clients; past this many cached addresses something is odd
 # (a scan, spoofed sources), so the cache is dropped rather than allowed to grow without bound.

@@ -13,7 +13,7 @@ import unicodedata
 
 from idna import core as _idna
 
-from policies.errors import UrlError
+from classgate.policies.errors import UrlError
 
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 

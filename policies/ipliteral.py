@@ -5,7 +5,7 @@ embedded IPv4, serialised in the standard's one canonical spelling.
 
 from __future__ import annotations
 
-from policies.errors import UrlError
+from classgate.policies.errors import UrlError
 
 _HEX = "0123456789abcdefABCDEF"
 

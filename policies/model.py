@@ -10,17 +10,21 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from policies.errors import Position, Problem
+from classgate.policies.errors import Position, Problem
+from classgate.policies.vocabulary import (
+    DEFAULT_GROUP,
+    Action,
+    BlockPageLanguage,
+    ListFormat,
+    Origin,
+    SafeSearchLevel,
+    Tier,
+)
 
-Action = Literal["allow", "block"]
-Tier = Literal["locked", "school", "department", "default", "error"]
-Origin = Literal["department", "school"]
-SafeSearchLevel = Literal["strict", "moderate", "off"]
-ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
-
-DEFAULT_GROUP = "default"
+__all__ = ["DEFAULT_GROUP", "Action", "BlockPageSettings", "Category", "Document", "Group", "IpNetwork",
+           "ListFormat", "Origin", "Rule", "SafeSearchLevel", "SafeSearchSettings", "Schedule", "Source",
+           "Tier", "TimeWindow", "TlsSettings"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ class Rule:
 
 
 @dataclass(frozen=True)
-class SafeSearch:
+class SafeSearchSettings:
     google: SafeSearchLevel = "off"
     bing: SafeSearchLevel = "off"
     duckduckgo: SafeSearchLevel = "off"
@@ -117,7 +121,7 @@ class TlsSettings:
 @dataclass(frozen=True)
 class BlockPageSettings:
     contact: str = ""
-    language: Literal["vi", "en"] = "vi"
+    language: BlockPageLanguage = "vi"
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ class Document:
     schedules: dict[str, Schedule] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()  # locked department rules, then school rules, then other department rules
     default: Action = "allow"
-    safe_search: SafeSearch = SafeSearch()
+    safe_search: SafeSearchSettings = SafeSearchSettings()
     tls: TlsSettings = TlsSettings()
     block_page: BlockPageSettings = BlockPageSettings()
     files: tuple[Path, ...] = ()  # the policy file and overlay, for digests and reload watching

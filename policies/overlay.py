@@ -11,16 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policies.categories import read_categories, read_sources
-from policies.errors import Problem
-from policies.groups import read_groups
-from policies.rules import Names, read_rules
-from policies.schedules import read_schedules
-from policies.settings import read_block_page, read_tls, tighten_safe_search
-from policies.yamlsource import Val
+from classgate.policies.categories import read_categories, read_sources
+from classgate.policies.errors import Problem
+from classgate.policies.groups import read_groups
+from classgate.policies.rules import Names, read_rules
+from classgate.policies.schedules import read_schedules
+from classgate.policies.settings import read_block_page, read_tls, tighten_safe_search
+from classgate.policies.yamlsource import Val
 
 if TYPE_CHECKING:
-    from policies.document import Draft
+    from classgate.policies.document import Draft
 
 
 def _merge_sources(draft: Draft, node: Val | None, base: Path, problems: list[Problem]) -> None:

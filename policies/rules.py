@@ -6,10 +6,10 @@ import difflib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
-from policies.destinations import read_domains, read_regex, read_urls
-from policies.errors import Problem
-from policies.model import DEFAULT_GROUP, Rule, Tier
-from policies.yamlsource import Val
+from classgate.policies.destinations import read_domains, read_regex, read_urls
+from classgate.policies.errors import Problem
+from classgate.policies.model import DEFAULT_GROUP, Rule, Tier
+from classgate.policies.yamlsource import Val
 
 
 @dataclass(frozen=True)

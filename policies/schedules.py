@@ -6,9 +6,9 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 
-from policies.errors import Position, Problem
-from policies.model import Origin, Schedule, TimeWindow
-from policies.yamlsource import Val
+from classgate.policies.errors import Position, Problem
+from classgate.policies.model import Origin, Schedule, TimeWindow
+from classgate.policies.yamlsource import Val
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

@@ -1,6 +1,6 @@
-"""JSON Schema of the policy format, generated from policies.layout (the validator's own description).
+"""JSON Schema of the policy format, generated from policies.keys (the validator's own description).
 
-`python -m policies.schema` rewrites policies/schema.json; a test fails when the committed file is stale.
+`python -m classgate.policies.schema` rewrites policies/schema.json; a test fails when the committed file is stale.
 Admins point their editor at it (e.g. `# yaml-language-server: $schema=.../schema.json`).
 """
 
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from policies.layout import DEPARTMENT, OVERLAY
+from classgate.policies.keys import DEPARTMENT, OVERLAY
 
 SCHEMA_PATH = Path(__file__).with_name("schema.json")
 

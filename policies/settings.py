@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from policies.errors import Problem
-from policies.layout import SAFE_SEARCH_ENGINES, SAFE_SEARCH_LEVELS
-from policies.model import BlockPageSettings, SafeSearch, TlsSettings
-from policies.yamlsource import Val
+from classgate.policies.errors import Problem
+from classgate.policies.keys import SAFE_SEARCH_ENGINES, SAFE_SEARCH_LEVELS
+from classgate.policies.model import BlockPageSettings, SafeSearchSettings, TlsSettings
+from classgate.policies.yamlsource import Val
 
 # The types' defaults (frozen, so one shared instance is safe).
-NO_SAFE_SEARCH, NO_TLS, DEFAULT_BLOCK_PAGE = SafeSearch(), TlsSettings(), BlockPageSettings()
+NO_SAFE_SEARCH, NO_TLS, DEFAULT_BLOCK_PAGE = SafeSearchSettings(), TlsSettings(), BlockPageSettings()
 
 
-def read_safe_search(node: Val | None, base: SafeSearch = NO_SAFE_SEARCH) -> SafeSearch:
+def read_safe_search(node: Val | None, base: SafeSearchSettings = NO_SAFE_SEARCH) -> SafeSearchSettings:
     if node is None:
         return base
     fields = node.value
@@ -22,7 +22,7 @@ def read_safe_search(node: Val | None, base: SafeSearch = NO_SAFE_SEARCH) -> Saf
     return replace(base, **levels, locked=locked, pos=node.key_pos or node.pos)
 
 
-def tighten_safe_search(department: SafeSearch, school: Val, problems: list[Problem]) -> SafeSearch:
+def tighten_safe_search(department: SafeSearchSettings, school: Val, problems: list[Problem]) -> SafeSearchSettings:
     """The school's levels over the Department's; lowering a locked level is an error."""
     result = department
     for engine in SAFE_SEARCH_ENGINES:

@@ -2,7 +2,7 @@
 
 PyYAML's loaders forget where a value came from and silently keep the last of two equal keys; an admin
 needs `file:line:col` on every problem, so we work on `yaml.compose` nodes (0-based marks, reported
-1-based) and turn them into `Val` trees in `policies.spec`.
+1-based) and turn them into `Val` trees in `policies.shapes`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from policies.errors import Position, Problem
+from classgate.policies.errors import Position, Problem
 
 # A policy is a few kilobytes; a multi-megabyte "policy" is a mistake (or a list pasted in the wrong
 # place) and composing it would only waste memory on the gateway.

@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass
 from importlib import resources
 
-from proxy.labels import category_label
+from classgate.proxy.category_names import category_label
 
 LANGUAGES = ("vi", "en")
 # Long URLs (tracking parameters...) would push the useful lines off a phone screen.
@@ -86,17 +86,6 @@ _TEXT = {
     },
 }
 
-_template: string.Template | None = None
-
-
-def _page_template() -> string.Template:
-    global _template
-    if _template is None:
-        text = resources.files("proxy").joinpath("templates/page.html").read_text(encoding="utf-8")
-        _template = string.Template(text)
-    return _template
-
-
 def new_ref() -> str:
     """A short reference id (8 characters, ~40 bits) for the block page and the log line."""
     return "".join(_random.choice(_REF_ALPHABET) for _ in range(8))
@@ -130,39 +119,51 @@ def _row(label: str, value_html: str) -> str:
     return f"<dt>{label}</dt><dd>{value_html}</dd>"
 
 
-def render(info: BlockInfo, language: str = "vi") -> bytes:
-    """The page for `info` in `language`, as UTF-8 bytes."""
-    t = _TEXT.get(language, _TEXT["vi"])
-    esc = html.escape
-    shown_url = info.url if len(info.url) <= MAX_SHOWN_URL else info.url[:MAX_SHOWN_URL] + "…"
-    rows = [_row(t["address"], f'<span class="url">{esc(shown_url)}</span>')]
-    if info.error:
-        title, heading, lead = t["error_title"], t["error_heading"], t["error_lead"]
-        rows.append(_row(t["reason"], esc(t["error_reason"])))
-        accent = "#8a5a00"
-    else:
-        title, heading = t["title"], t["heading"]
-        labels = [category_label(c, language) for c in info.categories]
-        if labels:
-            lead = t["lead_category"].format(category=esc(labels[0]))
-            rows.append(_row(t["category"], esc(t["sep"].join(labels))))
+class BlockPage:
+    """Renders the page; the template is read from the package on first use and kept."""
+
+    def __init__(self) -> None:
+        self._template: string.Template | None = None
+
+    def _page_template(self) -> string.Template:
+        if self._template is None:
+            text = resources.files("classgate.proxy").joinpath("templates/page.html").read_text(encoding="utf-8")
+            self._template = string.Template(text)
+        return self._template
+
+    def render(self, info: BlockInfo, language: str = "vi") -> bytes:
+        """The page for `info` in `language`, as UTF-8 bytes."""
+        t = _TEXT.get(language, _TEXT["vi"])
+        esc = html.escape
+        shown_url = info.url if len(info.url) <= MAX_SHOWN_URL else info.url[:MAX_SHOWN_URL] + "…"
+        rows = [_row(t["address"], f'<span class="url">{esc(shown_url)}</span>')]
+        if info.error:
+            title, heading, lead = t["error_title"], t["error_heading"], t["error_lead"]
+            rows.append(_row(t["reason"], esc(t["error_reason"])))
+            accent = "#8a5a00"
         else:
-            lead = t["lead_plain"]
-        rows.append(_row(t["rule"], esc(info.rule) if info.rule else esc(t["default_rule"])))
-        accent = "#b3261e"
-    if info.contact:
-        rows.append(_row(t["contact"], esc(info.contact)))
-    if info.at is not None:
-        rows.append(_row(t["time"], esc(info.at.strftime("%H:%M:%S %d/%m/%Y"))))
-    if info.ref:
-        rows.append(_row(t["ref"], f'<span class="ref">{esc(info.ref)}</span>'))
-    page = _page_template().substitute(
-        lang=language,
-        title=esc(title),
-        heading=esc(heading),
-        lead=lead,
-        rows="\n".join(rows),
-        footer=esc(t["footer"]),
-        accent=accent,
-    )
-    return page.encode("utf-8")
+            title, heading = t["title"], t["heading"]
+            labels = [category_label(c, language) for c in info.categories]
+            if labels:
+                lead = t["lead_category"].format(category=esc(labels[0]))
+                rows.append(_row(t["category"], esc(t["sep"].join(labels))))
+            else:
+                lead = t["lead_plain"]
+            rows.append(_row(t["rule"], esc(info.rule) if info.rule else esc(t["default_rule"])))
+            accent = "#b3261e"
+        if info.contact:
+            rows.append(_row(t["contact"], esc(info.contact)))
+        if info.at is not None:
+            rows.append(_row(t["time"], esc(info.at.strftime("%H:%M:%S %d/%m/%Y"))))
+        if info.ref:
+            rows.append(_row(t["ref"], f'<span class="ref">{esc(info.ref)}</span>'))
+        page = self._page_template().substitute(
+            lang=language,
+            title=esc(title),
+            heading=esc(heading),
+            lead=lead,
+            rows="\n".join(rows),
+            footer=esc(t["footer"]),
+            accent=accent,
+        )
+        return page.encode("utf-8")

@@ -1,15 +1,19 @@
-"""The filter's clock: real time, or a fixed instant injected by tests.
+"""The filter's clock: real time, or a fixed instant pinned by the end-to-end tests.
 
-CLASSGATE_TEST_NOW="2026-11-23 09:00" (local time in the policy's time zone) pins the clock so the
-end-to-end tests can prove schedule rules on a real proxy process. It is test-only: `classgate run`
-has no option for it on purpose (an admin should never run a gateway on a fake clock), and the
-proxy logs a warning at start when it is set.
+One `Clock` is made when the gateway is built and handed to every component that needs the time (the
+gates, the block page); none of them reads the environment or the system clock on its own.
+
+CLASSGATE_TEST_NOW="2026-11-23 09:00" (local time in the policy's zone) pins it so the tests can prove
+schedule rules on a real proxy process. It is test-only: `classgate run` has no option for it on purpose
+(an admin should never run a gateway on a fake clock), and the gateway warns at start when it is set.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 TEST_NOW_ENV = "CLASSGATE_TEST_NOW"
@@ -19,23 +23,34 @@ class ClockError(ValueError):
     """CLASSGATE_TEST_NOW is set but is not a date and time."""
 
 
-def pinned_setting() -> str:
-    """The raw CLASSGATE_TEST_NOW value ("" when unset); addons read it once, not per request."""
-    return os.environ.get(TEST_NOW_ENV, "").strip()
+@dataclass(frozen=True)
+class Clock:
+    pinned: dt.datetime | None = None  # naive: local time in the policy's zone; None: the real clock
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Clock:
+        """The real clock, or the instant CLASSGATE_TEST_NOW pins; raises ClockError for a bad value."""
+        raw = environ.get(TEST_NOW_ENV, "").strip()
+        if not raw:
+            return cls()
+        try:
+            return cls(dt.datetime.fromisoformat(raw))
+        except ValueError as e:
+            raise ClockError(f"{TEST_NOW_ENV}={raw!r} is not 'YYYY-MM-DD HH:MM': {e}") from None
+
+    @property
+    def is_pinned(self) -> bool:
+        return self.pinned is not None
+
+    def decision_time(self, tz: ZoneInfo) -> dt.datetime | None:
+        """What to pass the engine as `at`: None for "now" (the engine keeps its own per-second memo)."""
+        if self.pinned is None:
+            return None
+        return self.pinned.replace(tzinfo=tz) if self.pinned.tzinfo is None else self.pinned.astimezone(tz)
+
+    def now(self, tz: ZoneInfo) -> dt.datetime:
+        """The current local time in `tz` (or the pinned instant)."""
+        return self.decision_time(tz) or dt.datetime.now(tz)
 
 
-def test_now(tz: ZoneInfo, raw: str | None = None) -> dt.datetime | None:
-    """The pinned instant (aware, in `tz`) if CLASSGATE_TEST_NOW (or `raw`) is set, else None."""
-    raw = pinned_setting() if raw is None else raw
-    if not raw:
-        return None
-    try:
-        pinned = dt.datetime.fromisoformat(raw)
-    except ValueError as e:
-        raise ClockError(f"{TEST_NOW_ENV}={raw!r} is not 'YYYY-MM-DD HH:MM': {e}") from None
-    return pinned.replace(tzinfo=tz) if pinned.tzinfo is None else pinned.astimezone(tz)
-
-
-def now(tz: ZoneInfo) -> dt.datetime:
-    """The current local time in `tz` (or the pinned test instant)."""
-    return test_now(tz) or dt.datetime.now(tz)
+REAL_CLOCK = Clock()

@@ -8,20 +8,29 @@ calls `FailSafe.failed`, then blocks.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Final, Literal, Protocol, get_args
 
-log = logging.getLogger("proxy.failsafe")
+log = logging.getLogger(__name__)
+
+# Where a fail-closed event happened: deciding a request, a CONNECT or a raw tunnel, a ClientHello, the
+# SafeSearch rewrite, or counting a finished flow (the decision was made; only its count is lost).
+FailStage = Literal["request", "connect", "tls", "safesearch", "response"]
+FAIL_STAGES: Final[tuple[FailStage, ...]] = get_args(FailStage)
+
+
+class ErrorCounter(Protocol):
+    def record_filter_error(self, stage: str) -> None: ...
 
 MAX_CAUSES = 1000  # bound the memory a flood of distinct errors can take
 
 
 class FailSafe:
-    def __init__(self, metrics: Any = None) -> None:
+    def __init__(self, metrics: ErrorCounter | None = None) -> None:
         self.metrics = metrics
         self._seen: set[tuple[str, str, str]] = set()
         self.count = 0
 
-    def failed(self, stage: str, error: BaseException, ref: str = "") -> None:
+    def failed(self, stage: FailStage, error: BaseException, ref: str = "") -> None:
         """Record a fail-closed event at `stage` ("request", "tls", "connect", "response"...)."""
         self.count += 1
         if self.metrics is not None:

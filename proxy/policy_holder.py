@@ -11,14 +11,27 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Final, Literal, Protocol, get_args
 
-from policies import Policy, PolicyError, Problem, load_policy
-from proxy.precompile import precompile
+from classgate.policies import Policy, PolicyError, Problem, load_policy
+from classgate.proxy.precompile import precompile
 
 log = logging.getLogger(__name__)
+
+# Where the policy in force came from: a file the admin names, or a verified Department bundle.
+PolicySource = Literal["file", "sync"]
+POLICY_SOURCES: Final[tuple[PolicySource, ...]] = get_args(PolicySource)
+
+
+class PolicyMetrics(Protocol):
+    """What the holder reports to metrics (classgate.metrics.Metrics)."""
+
+    def record_reload(self, ok: bool) -> None: ...
+
+    def set_policy(self, version: str, loaded_at: float, categories: Iterable[str], groups: Iterable[str],
+                   source: str = "file") -> None: ...
 
 
 class PolicyHolder:
@@ -29,8 +42,8 @@ class PolicyHolder:
         policy_path: Path | None = None,
         overlay_path: Path | None = None,
         cache_dir: Path | None = None,
-        metrics: Any = None,
-        source: str = "file",
+        metrics: PolicyMetrics | None = None,
+        source: PolicySource = "file",
         isolate_compile: bool = True,
     ) -> None:
         self.policy_path = Path(policy_path) if policy_path else None
@@ -47,9 +60,9 @@ class PolicyHolder:
         self._lock = asyncio.Lock()
         self._listeners: list[Callable[[Policy], None]] = []
         # flow -> the policy it started under; weak, so finished flows take no memory.
-        self._pinned: weakref.WeakKeyDictionary[Any, Policy] = weakref.WeakKeyDictionary()
+        self._pinned: weakref.WeakKeyDictionary[object, Policy] = weakref.WeakKeyDictionary()
 
-    def pin(self, flow: Any) -> Policy | None:
+    def pin(self, flow: object) -> Policy | None:
         """The policy `flow` is decided under: the current one at its first call, then always that."""
         policy = self._pinned.get(flow)
         if policy is None:

@@ -27,7 +27,7 @@ INVALID = 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m proxy.precompile")
+    ap = argparse.ArgumentParser(prog="python -m classgate.proxy.precompile")
     ap.add_argument("policy", type=Path)
     ap.add_argument("--overlay", type=Path, default=None)
     ap.add_argument("--cache-dir", type=Path, required=True)
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         os.nice(10)
     except (OSError, AttributeError):
         pass
-    from policies import PolicyError, load_policy
+    from classgate.policies import PolicyError, load_policy
 
     try:
         load_policy(args.policy, overlay=args.overlay, cache_dir=args.cache_dir)
@@ -51,18 +51,12 @@ def main(argv: list[str] | None = None) -> int:
 async def precompile(policy: Path, overlay: Path | None, cache_dir: Path) -> list[str] | None:
     """Run the child. None: compiled (or the child could not run: compile in-process);
     a list: the policy is invalid, with its problems."""
-    cmd = [sys.executable, "-m", "proxy.precompile", str(policy), "--cache-dir", str(cache_dir)]
+    cmd = [sys.executable, "-m", "classgate.proxy.precompile", str(policy), "--cache-dir", str(cache_dir)]
     if overlay is not None:
         cmd += ["--overlay", str(overlay)]
-    # The child must import this package the way the parent did (e.g. a mitmdump script run
-    # from a checkout that is not installed).
-    env = None
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path[:1]:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     try:
         proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         out, err = await proc.communicate()
     except (OSError, NotImplementedError):

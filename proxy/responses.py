@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from mitmproxy import http
 
-from proxy import blockpage, clock
+from classgate.policies import Policy
+from classgate.proxy import blockpage
+from classgate.proxy.clock import Clock
 
 _HEADERS = {
     "Content-Type": "text/html; charset=utf-8",
@@ -19,33 +19,45 @@ _HEADERS = {
 }
 
 
-def block_response(
-    flow: http.HTTPFlow,
-    policy: Any | None,
-    *,
-    ref: str,
-    categories: tuple[str, ...] = (),
-    rule: str | None = None,
-    error: bool = False,
-) -> http.Response:
-    """A 403 with the block page (or the filter error page when `error`) in the client's language."""
-    settings = getattr(policy, "block_page", None)
-    default_language = getattr(settings, "language", "vi") or "vi"
-    language = blockpage.choose_language(flow.request.headers.get("accept-language"), default_language)
-    tz = getattr(policy, "timezone", None)
-    try:
-        at = clock.now(tz) if tz is not None else None
-    except clock.ClockError:
-        at = None
-    info = blockpage.BlockInfo(
-        url=flow.request.pretty_url,
-        categories=categories,
-        rule=rule,
-        contact=getattr(settings, "contact", "") or "",
-        at=at,
-        ref=ref,
-        error=error,
-    )
-    headers = dict(_HEADERS)
-    headers["X-Classgate-Ref"] = ref
-    return http.Response.make(403, blockpage.render(info, language), headers)
+class BlockResponder:
+    """Makes the 403 answers of blocked requests, in the client's language, with the time on `clock`."""
+
+    def __init__(self, clock: Clock, page: blockpage.BlockPage | None = None) -> None:
+        self.clock = clock
+        self.page = page or blockpage.BlockPage()
+
+    def respond(
+        self,
+        flow: http.HTTPFlow,
+        policy: Policy | None,
+        *,
+        ref: str,
+        categories: tuple[str, ...] = (),
+        rule: str | None = None,
+        error: bool = False,
+    ) -> http.Response:
+        """A 403 with the block page (or the filter error page when `error`)."""
+        settings = policy.block_page if policy is not None else None
+        default_language = settings.language if settings is not None else "vi"
+        language = blockpage.choose_language(flow.request.headers.get("accept-language"), default_language)
+        info = blockpage.BlockInfo(
+            url=shown_url(flow.request),
+            categories=categories,
+            rule=rule,
+            contact=settings.contact if settings is not None else "",
+            at=self.clock.now(policy.timezone) if policy is not None else None,
+            ref=ref,
+            error=error,
+        )
+        headers = dict(_HEADERS)
+        headers["X-Classgate-Ref"] = ref
+        return http.Response.make(403, self.page.render(info, language), headers)
+
+
+def shown_url(request: http.Request) -> str:
+    """The address the page shows (scheme, Host header or target, path) as printable text.
+
+    mitmproxy keeps bytes that are not UTF-8 as surrogate escapes, which cannot be encoded into the page
+    (and `pretty_url` re-encodes the host with IDNA, which fails on them): they are shown as U+FFFD."""
+    text = f"{request.scheme}://{request.host_header or request.host}{request.path}"
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

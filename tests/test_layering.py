@@ -28,10 +28,19 @@ def imported_top_level_names(path: Path) -> set[str]:
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(_package(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
+            if node.module == "classgate":  # from classgate import metrics
+                names.update(alias.name for alias in node.names)
+            else:
+                names.add(_package(node.module))
     return names
+
+
+def _package(module: str) -> str:
+    """Our package (`classgate.proxy.addons` -> `proxy`), or the third-party top-level name."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "classgate" and len(parts) > 1 else parts[0]
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -44,3 +53,19 @@ def test_package_imports_point_one_way(package: str) -> None:
         for name in sorted(names & FORBIDDEN_THIRD_PARTY.get(package, set())):
             wrong.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_our_packages_are_imported_under_the_classgate_namespace(package: str) -> None:
+    """`import proxy` would find PyPI's proxy.py (or this checkout by accident): always `classgate.proxy`."""
+    bare: list[str] = []
+    for folder in ("policies", "proxy", "metrics", "agent", "tests", "bench"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                           else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                           else [])
+                bare += [f"{path.relative_to(ROOT)}:{node.lineno}: {m}" for m in modules
+                         if m.split(".")[0] == package]
+    assert not bare, f"bare imports of {package} (write classgate.{package}):\n" + "\n".join(bare)

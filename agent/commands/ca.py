@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from agent.commands.options import state_dir_option
+from classgate.agent.commands.options import state_dir_option
 
 
 @click.group()
@@ -39,7 +39,7 @@ def ca() -> None:
 @state_dir_option
 def export(fmt: str, output: Path | None, create: bool, state_dir: Path) -> None:
     """Print (or write) the school CA certificate. Never the private key."""
-    from proxy.ca import CaError, ca_dir, ensure_ca
+    from classgate.proxy.ca import CaError, ca_dir, ensure_ca
 
     created = not (ca_dir(state_dir) / "mitmproxy-ca.pem").exists()
     if created and not create:

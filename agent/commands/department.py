@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from agent.department.errors import DepartmentError
-from agent.department.keys import OFFLINE_ROLES, ROLES
+from classgate.agent.department.errors import DepartmentError
+from classgate.agent.department.keys import OFFLINE_ROLES, ROLES
 
 repo_dir_argument = click.argument("repo_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
 keys_option = click.option(
@@ -58,7 +58,7 @@ def department() -> None:
               help="Lifetime of each role's metadata (defaults: root 365, targets 180, snapshot 7, timestamp 1).")
 def init(repo_dir: Path, key_counts: tuple[str, ...], thresholds: tuple[str, ...], expiry: tuple[str, ...]) -> None:
     """Create the repository and its keys in DIR."""
-    from agent.department.repository import init_repository
+    from classgate.agent.department.repository import init_repository
 
     counts = _role_numbers(key_counts, "--keys")
     thresh = _role_numbers(thresholds, "--threshold")
@@ -88,8 +88,8 @@ def init(repo_dir: Path, key_counts: tuple[str, ...], thresholds: tuple[str, ...
 @click.option("--comment", default="", help="A note stored in the bundle manifest.")
 def publish(repo_dir: Path, policy_path: Path, keys_dir: Path | None, comment: str) -> None:
     """Validate the policy and its lists, then publish them as the next bundle."""
-    from agent.department.publish import publish as do_publish
-    from agent.department.repository import Repository
+    from classgate.agent.department.publish import publish as do_publish
+    from classgate.agent.department.repository import Repository
 
     with department_errors():
         result = do_publish(Repository.open(repo_dir, keys_dir), policy_path, comment=comment)
@@ -105,8 +105,8 @@ def publish(repo_dir: Path, policy_path: Path, keys_dir: Path | None, comment: s
 @click.option("--force-snapshot", is_flag=True, help="Re-sign the snapshot even if it is not near expiry.")
 def refresh(repo_dir: Path, keys_dir: Path | None, force_snapshot: bool) -> None:
     """Re-sign timestamp (and snapshot when due) with the online keys: run it from a timer."""
-    from agent.department.repository import Repository
-    from agent.department.repository import refresh as do_refresh
+    from classgate.agent.department.repository import Repository
+    from classgate.agent.department.repository import refresh as do_refresh
 
     with department_errors():
         snapshot, timestamp = do_refresh(Repository.open(repo_dir, keys_dir), force_snapshot=force_snapshot)
@@ -119,8 +119,8 @@ def refresh(repo_dir: Path, keys_dir: Path | None, force_snapshot: bool) -> None
 @keys_option
 def rotate_key(repo_dir: Path, role: str, keys_dir: Path | None) -> None:
     """Replace ROLE's keys through a new root version (needs the root keys)."""
-    from agent.department.repository import Repository
-    from agent.department.repository import rotate_key as do_rotate
+    from classgate.agent.department.repository import Repository
+    from classgate.agent.department.repository import rotate_key as do_rotate
 
     with department_errors():
         version, new_files, retired = do_rotate(Repository.open(repo_dir, keys_dir), role)
@@ -137,8 +137,8 @@ def rotate_key(repo_dir: Path, role: str, keys_dir: Path | None) -> None:
               help="Bundles to keep (older list versions and metadata are deleted; root never is).")
 def prune(repo_dir: Path, keep: int) -> None:
     """Delete files of bundles older than the newest KEEP from the repository."""
-    from agent.department.repository import Repository
-    from agent.department.repository import prune as do_prune
+    from classgate.agent.department.repository import Repository
+    from classgate.agent.department.repository import prune as do_prune
 
     with department_errors():
         removed, freed = do_prune(Repository.open(repo_dir), keep)
@@ -151,7 +151,7 @@ def prune(repo_dir: Path, keep: int) -> None:
               help="Address to serve on (port 0 picks a free one).")
 def serve(repo_dir: Path, listen: str) -> None:
     """Serve DIR/repository over HTTP, with /fleet and /report (for trying it out)."""
-    from agent.department.server import make_server
+    from classgate.agent.department.server import make_server
 
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from agent.commands.department import department_errors
+from classgate.agent.commands.department import department_errors
 
 
 @click.group()
@@ -26,7 +26,7 @@ def fetch() -> None:
 @click.option("--categories", default=None, metavar="A,B,...", help="Categories to fetch (default: a school set).")
 def ut1(dest: Path, url: str | None, categories: str | None) -> None:
     """Fetch UT1 categories into DIR/<category>/ (domains, urls, ...), replacing each atomically."""
-    from agent.department.ut1 import DEFAULT_URL, fetch_categories, parse_categories
+    from classgate.agent.department.ut1 import DEFAULT_URL, fetch_categories, parse_categories
 
     with department_errors():
         names = parse_categories(categories)

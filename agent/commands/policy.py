@@ -11,17 +11,17 @@ from typing import Any, TextIO
 
 import click
 
-from agent.commands.options import cache_dir_option, json_option, overlay_option, policy_option
-from agent.commands.problems import policy_errors, print_warnings
-from policies.errors import Problem
+from classgate.agent.commands.options import cache_dir_option, json_option, overlay_option, policy_option
+from classgate.agent.commands.problems import policy_errors, print_warnings
+from classgate.policies.errors import Problem
 
 AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S")
 
 
 def _compile(policy_path: Path, overlay_path: Path | None, cache_dir: Path | None) -> tuple[Any, list[Problem]]:
     """The compiled policy and every warning (the document's and the lists'), without duplicates."""
-    from policies.document import read_document
-    from policies.engine import compile_policy
+    from classgate.policies.document import read_document
+    from classgate.policies.engine import compile_policy
 
     with policy_errors():
         doc = read_document(policy_path, overlay_path)

@@ -8,7 +8,7 @@ from typing import IO, Any
 
 import click
 
-from policies.errors import PolicyError, Problem
+from classgate.policies.errors import PolicyError, Problem
 
 
 class PolicyProblems(click.ClickException):

@@ -10,26 +10,31 @@ from pathlib import Path
 
 import click
 
-from agent.commands.options import overlay_option, state_dir_option
-from policies import PolicyError
-
-DEFAULT_LISTEN = "127.0.0.1:8080"
-DEFAULT_METRICS = "127.0.0.1:9741"
-# Uploads and downloads above this are streamed instead of held in memory. The filter decides on
-# the request headers, before any body moves, so streaming never lets a blocked body through.
-STREAM_LARGE_BODIES = "4m"
+from classgate.agent.commands.options import overlay_option, state_dir_option
+from classgate.agent.gateway import (
+    DEFAULT_LISTEN,
+    DEFAULT_METRICS,
+    Gateway,
+    GatewayConfig,
+    GatewayError,
+    SyncSettings,
+    build_gateway,
+)
+from classgate.agent.sync.loop import PollSettings
+from classgate.policies import PolicyError
+from classgate.proxy.address import Address, parse_address
+from classgate.proxy.ca import CaError
+from classgate.proxy.clock import Clock, ClockError
 
 
 def sample_policy() -> Path:
     """The Department sample policy shipped in the package: the default, so `classgate run` just works."""
-    return Path(str(resources.files("policies").joinpath("samples/department.yaml")))
+    return Path(str(resources.files("classgate.policies").joinpath("samples/department.yaml")))
 
 
-def _listen(spec: str, what: str) -> tuple[str, int]:
-    from proxy.addons.metrics_endpoint import parse_listen
-
+def _address(spec: str, what: str) -> Address:
     try:
-        return parse_listen(spec)
+        return parse_address(spec)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint=what) from None
 
@@ -43,7 +48,7 @@ def _listen(spec: str, what: str) -> tuple[str, int]:
     help="The Department's policy file (YAML). Default: the sample policy shipped with classgate.",
 )
 @overlay_option
-@click.option("--listen", default=DEFAULT_LISTEN, show_default=True, help="Proxy address HOST:PORT.")
+@click.option("--listen", default=str(DEFAULT_LISTEN), show_default=True, help="Proxy address HOST:PORT.")
 @click.option(
     "--mode",
     type=click.Choice(["regular", "transparent"]),
@@ -54,7 +59,7 @@ def _listen(spec: str, what: str) -> tuple[str, int]:
 @click.option(
     "--metrics",
     "metrics_listen",
-    default=DEFAULT_METRICS,
+    default=str(DEFAULT_METRICS),
     show_default=True,
     help='Prometheus endpoint HOST:PORT, or "off".',
 )
@@ -110,88 +115,61 @@ def run(
         raise click.UsageError("--sync-from and --trust go together")
     if (sync_interval or sync_report_to) and not sync_url:
         raise click.UsageError("--sync-interval and --sync-report-to need --sync-from")
-    poll = _poll_settings(sync_interval) if sync_interval else None
-    listen_host, listen_port = _listen(listen, "--listen")
-    metrics_addr = None if metrics_listen.lower() in ("off", "none", "") else _listen(metrics_listen, "--metrics")
-    policy_path = policy_path or sample_policy()
     for item in mitm_options:
         if "=" not in item:
             raise click.BadParameter(f"{item!r}: expected OPTION=VALUE", param_hint="--set")
-
-    from metrics import Metrics
-    from metrics import server as metrics_server
-    from proxy.ca import CaError, ensure_ca
-    from proxy.policy_holder import PolicyHolder
-
-    state_dir.mkdir(parents=True, exist_ok=True)
     try:
-        ca = ensure_ca(state_dir)
-    except CaError as e:
+        clock = Clock.from_environment()
+    except ClockError as e:
         raise click.ClickException(str(e)) from None
-
-    source = "file"
-    if sync_url:
-        # Start on the last verified Department bundle, if any, so no request is decided by
-        # anything else; --policy (or the sample) only covers a gateway that never synced.
-        from agent.sync.gateway_addon import installed_policy
-
-        synced = installed_policy(state_dir, trust_root)
-        if synced is not None:
-            policy_path, source = synced, "sync"
-
-    m = Metrics()
-    holder = PolicyHolder(policy_path, overlay_path, cache_dir=state_dir / "compiled", metrics=m, source=source)
+    sync = None
+    if sync_url and trust_root:
+        sync = SyncSettings(sync_url, trust_root, poll=_poll_settings(sync_interval) if sync_interval else
+                            PollSettings(), report_to=sync_report_to)
+    metrics = None if metrics_listen.lower() in ("off", "none", "") else _address(metrics_listen, "--metrics")
+    config = GatewayConfig(
+        policy=policy_path or sample_policy(),
+        overlay=overlay_path,
+        state_dir=state_dir,
+        listen=_address(listen, "--listen"),
+        mode="transparent" if mode == "transparent" else "regular",
+        metrics=metrics,
+        count_usage=metrics is not None,
+        sync=sync,
+        clock=clock,
+        verbose=verbose,
+        mitmproxy_options=mitm_options,
+    )
     try:
-        policy = holder.load()
+        gateway = build_gateway(config)
     except PolicyError as e:
         raise click.ClickException(f"the policy cannot be used:\n{e}") from None
+    except (CaError, GatewayError) as e:
+        raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(f"cannot read the policy: {e}") from None
 
-    server = None
-    if metrics_addr is not None:
-        try:
-            server = metrics_server.start(m, *metrics_addr)
-        except OSError as e:
-            raise click.ClickException(f"cannot serve metrics on {metrics_listen}: {e}") from None
-
-    click.echo(f"classgate: filtering proxy on {listen_host}:{listen_port} ({mode} mode)")
-    click.echo(f"policy:    {policy.name} version {policy.version} ({policy_path})")
+    policy = gateway.policy
+    assert policy is not None and gateway.ca is not None
+    click.echo(f"classgate: filtering proxy on {config.listen} ({config.mode} mode)")
+    click.echo(f"policy:    {policy.name} version {policy.version} ({gateway.holder.policy_path})")
     if overlay_path:
         click.echo(f"overlay:   {overlay_path}")
-    click.echo(f"school CA: {ca.cert_file} (devices: http://classgate.ca/ through the proxy)")
-    click.echo(f"           SHA-256 {ca.sha256_fingerprint()}")
-    click.echo(f"metrics:   {server.url + '/metrics' if server else 'off'}")
+    click.echo(f"school CA: {gateway.ca.cert_file} (devices: http://classgate.ca/ through the proxy)")
+    click.echo(f"           SHA-256 {gateway.ca.sha256_fingerprint()}")
+    click.echo(f"metrics:   {gateway.metrics_server.url + '/metrics' if gateway.metrics_server else 'off'}")
     if sync_url:
         click.echo(f"sync:      {sync_url}")
     try:
-        asyncio.run(
-            _serve(
-                holder,
-                m,
-                options={
-                    "listen_host": listen_host,
-                    "listen_port": listen_port,
-                    "mode": [mode],
-                    "confdir": str(ca.directory),
-                    "classgate_policy": str(policy_path),
-                    "classgate_overlay": str(overlay_path or ""),
-                    "classgate_state_dir": str(state_dir),
-                },
-                extra=mitm_options,
-                sync=(sync_url, trust_root, state_dir, overlay_path, poll, sync_report_to) if sync_url else None,
-                verbose=verbose,
-            )
-        )
+        asyncio.run(_serve(gateway))
     finally:
-        if server is not None:
-            server.close()
+        gateway.close()
     click.echo("classgate: stopped")
 
 
 def _poll_settings(text: str):
     """`--sync-interval MIN-MAX` (seconds) as the sync loop's settings; a bad value is a usage error."""
-    from agent.sync.gateway_addon import poll_settings
+    from classgate.agent.sync.gateway_addon import poll_settings
 
     low, sep, high = text.partition("-")
     try:
@@ -201,12 +179,10 @@ def _poll_settings(text: str):
                                  "e.g. 300-900", param_hint="--sync-interval") from None
 
 
-async def _serve(holder, m, options: dict, extra: tuple[str, ...], sync, verbose: bool) -> None:
+async def _serve(gateway: Gateway) -> None:
     from mitmproxy import exceptions
     from mitmproxy.options import Options
     from mitmproxy.tools.dump import DumpMaster
-
-    from proxy.addons import default_addons
 
     # mitmproxy's own start-up (tools/main.py) sets the root logger to DEBUG and lets its termlog
     # addon filter by verbosity; do the same, and keep chatty libraries quiet.
@@ -217,29 +193,10 @@ async def _serve(holder, m, options: dict, extra: tuple[str, ...], sync, verbose
     opts = Options()
     # No dumper: it would print every request with the client's address and full URL.
     master = DumpMaster(opts, with_termlog=True, with_dumper=False)
-    addons = default_addons(holder, m)
-    if sync is not None:
-        # Imported here so `classgate run` works without the sync package (and its TUF client).
-        from agent.sync.gateway_addon import SyncAddon
-
-        url, trust_root, state_dir, overlay_path, poll, report_to = sync
-        try:
-            addons.append(SyncAddon(url, trust_root, state_dir, holder, m, overlay_path=overlay_path,
-                                    poll=poll, report_to=report_to))
-        except (OSError, ValueError) as e:
-            raise click.ClickException(f"cannot start the Department sync: {e}") from None
-    master.addons.add(*addons)
+    master.addons.add(*gateway.addons)
     try:
-        opts.update(
-            # Connect upstream only when a request needs it: a blocked destination is never
-            # contacted, and the block page for a blocked HTTPS site needs no upstream certificate.
-            connection_strategy="lazy",
-            onboarding=False,  # our CA page replaces mitm.it
-            stream_large_bodies=STREAM_LARGE_BODIES,
-            termlog_verbosity="debug" if verbose else "info",
-            **options,
-        )
-        opts.set(*extra)
+        opts.update(**gateway.mitmproxy_options())
+        opts.set(*gateway.config.mitmproxy_options)
     except (exceptions.OptionsError, KeyError, ValueError, NotImplementedError) as e:
         raise click.ClickException(f"mitmproxy options: {e}") from None
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from agent.commands.options import json_option
-from metrics.server import DEFAULT_HOST, DEFAULT_PORT, MAX_TOP
+from classgate.agent.commands.options import json_option
+from classgate.metrics.server import DEFAULT_HOST, DEFAULT_PORT, MAX_TOP
 
 DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from agent.commands.options import json_option, overlay_option, state_dir_option
+from classgate.agent.commands.options import json_option, overlay_option, state_dir_option
 
 trust_option = click.option(
     "--trust", "trust_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
@@ -37,8 +37,8 @@ def sync(url: str, trust_path: Path, state_dir: Path, overlay_path: Path | None,
 
     Inside the gateway the same agent runs as part of `classgate run --sync-from URL --trust FILE`.
     """
-    from agent.sync.loop import PollSettings
-    from agent.sync.service import SyncConfig, SyncService
+    from classgate.agent.sync.loop import PollSettings
+    from classgate.agent.sync.service import SyncConfig, SyncService
 
     try:
         poll = PollSettings(min_interval=min_interval, max_interval=max_interval,
@@ -75,7 +75,7 @@ def sync(url: str, trust_path: Path, state_dir: Path, overlay_path: Path | None,
 @json_option
 def status(state_dir: Path, as_json: bool) -> None:
     """Show the sync status: active bundle, last poll, last error, metadata expiry."""
-    from agent.sync.status import read_status
+    from classgate.agent.sync.status import read_status
 
     try:
         data = read_status(state_dir)

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from securesystemslib.signer import CryptoSigner, SSlibKey
 
-from agent.department.errors import DepartmentError
+from classgate.agent.department.errors import DepartmentError
 
 ROLES = ("root", "targets", "snapshot", "timestamp")
 OFFLINE_ROLES = ("root", "targets")

@@ -20,9 +20,13 @@ from pathlib import Path
 
 from tuf.api.metadata import TargetFile
 
-from agent.department.errors import DepartmentError
-from agent.department.repository import Repository, atomic_write, utcnow
-from agent.sync.verify import FILE_PREFIX, MANIFEST_FORMAT, MANIFEST_TARGET  # one definition of the format
+from classgate.agent.department.errors import DepartmentError
+from classgate.agent.department.repository import Repository, atomic_write, utcnow
+from classgate.agent.sync.verify import (  # one definition of the format
+    FILE_PREFIX,
+    MANIFEST_FORMAT,
+    MANIFEST_TARGET,
+)
 
 
 @dataclass(frozen=True)
@@ -40,23 +44,16 @@ def bundle_files(policy_path: Path) -> dict[str, Path]:
 
     Raises PolicyError (from the policy reader) or DepartmentError (a list outside the policy's folder).
     """
-    from policies.document import read_document  # the policy package is only needed to publish
-    from policies.lists import list_files  # exactly the files the engine reads for each list
+    from classgate.policies.document import read_document  # the policy package is only needed to publish
+    from classgate.policies.index.build import included_list_files  # exactly the files a compile reads
 
     policy_path = policy_path.resolve()
     base = policy_path.parent
     doc = read_document(policy_path)
-    wanted: set[Path] = {policy_path}
-    for category in doc.categories.values():
-        for include in category.include:
-            source_name, _, list_name = include.partition("/")
-            source = doc.sources.get(source_name)
-            if source is None:  # the reader already refused this; be safe anyway
-                raise DepartmentError(f"category {category.name}: unknown source {source_name!r}")
-            try:
-                wanted.update(Path(p) for p in list_files(source, list_name or None))
-            except FileNotFoundError as e:
-                raise DepartmentError(f"category {category.name}: {e}") from None
+    try:
+        wanted: set[Path] = {policy_path, *included_list_files(doc)}
+    except (KeyError, FileNotFoundError) as e:  # the reader already refused unknown sources; be safe anyway
+        raise DepartmentError(str(e).strip("'\"")) from None
     outside = sorted(str(p) for p in wanted if not p.resolve().is_relative_to(base))
     if outside:
         raise DepartmentError(
@@ -67,7 +64,7 @@ def bundle_files(policy_path: Path) -> dict[str, Path]:
 
 def _validate(policy_path: Path) -> list[str]:
     """Compile the policy as a gateway would; PolicyError -> DepartmentError with every problem."""
-    from policies import PolicyError, load_policy
+    from classgate.policies import PolicyError, load_policy
 
     with tempfile.TemporaryDirectory(prefix="classgate-validate-") as cache:
         try:
@@ -80,7 +77,7 @@ def _validate(policy_path: Path) -> list[str]:
 
 def publish(repo: Repository, policy_path: Path, now: dt.datetime | None = None, comment: str = "") -> PublishResult:
     """Validate, then publish the policy and its lists as the next bundle version."""
-    from policies import PolicyError
+    from classgate.policies import PolicyError
 
     now = now or utcnow()
     try:

@@ -40,8 +40,8 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
-from agent.department import keys as keystore
-from agent.department.errors import DepartmentError
+from classgate.agent.department import keys as keystore
+from classgate.agent.department.errors import DepartmentError
 
 DEFAULT_EXPIRY_DAYS = {"root": 365, "targets": 180, "snapshot": 7, "timestamp": 1}
 SETTINGS_FILE = "department.json"

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from tuf.api import exceptions
 
-from agent.department.errors import DepartmentError
-from agent.sync.transport import CappedFetcher, Limits
+from classgate.agent.department.errors import DepartmentError
+from classgate.agent.sync.transport import CappedFetcher, Limits
 
 DEFAULT_URL = "https://dsi.ut-capitole.fr/blacklists/download"
 # Categories a school filter usually blocks (see the UT1 site for all of them).

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.sync.errors import SyncError
-from agent.sync.loop import PollSettings
-from agent.sync.service import SyncConfig, SyncService
-from agent.sync.store import Installed
-from agent.sync.transport import Limits
+from classgate.agent.sync.errors import SyncError
+from classgate.agent.sync.loop import PollSettings
+from classgate.agent.sync.service import SyncConfig, SyncService
+from classgate.agent.sync.store import Installed
+from classgate.agent.sync.transport import Limits
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +30,6 @@ def poll_settings(min_interval: float, max_interval: float) -> PollSettings:
     return PollSettings(min_interval=min_interval, max_interval=max_interval,
                         backoff_base=min(default.backoff_base, min_interval),
                         backoff_max=max(default.backoff_max, max_interval))
-
-
-def poll_settings_from_env() -> PollSettings:
-    """Poll intervals from CLASSGATE_SYNC_MIN_INTERVAL / _MAX_INTERVAL (seconds), else the defaults.
-
-    Five minutes to a quarter hour is right for a school; `classgate run --sync-interval` overrides it,
-    and tests and debugging sessions may shorten it through the environment.
-    """
-    default = PollSettings()
-    try:
-        low = float(os.environ.get("CLASSGATE_SYNC_MIN_INTERVAL", default.min_interval))
-        high = float(os.environ.get("CLASSGATE_SYNC_MAX_INTERVAL", max(low, default.max_interval)))
-        return poll_settings(low, high)
-    except ValueError as e:
-        log.error("sync: ignoring CLASSGATE_SYNC_*_INTERVAL (%s); using the defaults", e)
-        return default
 
 
 def read_trust_root(trust_root: Path | str | bytes) -> bytes:
@@ -63,8 +45,8 @@ def installed_policy(state_dir: Path | str, trust_root: Path | str | bytes) -> P
     For `classgate run --sync-from`: start the proxy on the last verified Department policy instead of a
     default one, so not a single request is decided by anything else (the addon re-verifies it again).
     """
-    from agent.sync.errors import SyncError
-    from agent.sync.store import BundleStore
+    from classgate.agent.sync.errors import SyncError
+    from classgate.agent.sync.store import BundleStore
 
     try:
         installed, _ = BundleStore(Path(state_dir) / "sync", read_trust_root(trust_root)).load()
@@ -96,14 +78,11 @@ class SyncAddon:
             trust_root=read_trust_root(trust_root),
             state_dir=Path(state_dir),
             overlay_path=self.overlay_path,
-            poll=poll or poll_settings_from_env(),
+            poll=poll or PollSettings(),
             limits=limits or Limits(),
             report_to=report_to,
             **extra,
         )
-        if report_to is None:
-            report_to = os.environ.get("CLASSGATE_SYNC_REPORT_TO") or None
-            config = replace(config, report_to=report_to)
         self.service = SyncService(config, activate=self._activate, metrics=metrics)
         self._task: asyncio.Task[None] | None = None
 

@@ -20,12 +20,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agent.sync.errors import SyncError
-from agent.sync.loop import PollSchedule, PollSettings
-from agent.sync.status import StatusReporter
-from agent.sync.store import BundleStore, Installed, Staged
-from agent.sync.transport import CappedFetcher, Limits, post_json
-from agent.sync.verify import Verifier, classify
+from classgate.agent.sync.errors import SyncError
+from classgate.agent.sync.loop import PollSchedule, PollSettings
+from classgate.agent.sync.status import StatusReporter
+from classgate.agent.sync.store import BundleStore, Installed, Staged
+from classgate.agent.sync.transport import CappedFetcher, Limits, post_json
+from classgate.agent.sync.verify import Verifier, classify
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class SyncConfig:
 
 def validate_policy(policy_path: Path, overlay_path: Path | None, cache_dir: Path | None) -> str:
     """Compile the policy (with the overlay) as the proxy would; returns its version. Raises SyncError."""
-    from policies import PolicyError, load_policy
+    from classgate.policies import PolicyError, load_policy
 
     try:
         return str(load_policy(policy_path, overlay=overlay_path, cache_dir=cache_dir).version)

@@ -22,8 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.sync.errors import NoBundleError, SyncError
-from agent.sync.verify import MANIFEST_TARGET, VerifiedBundle, verify_installed
+from classgate.agent.sync.errors import NoBundleError, SyncError
+from classgate.agent.sync.verify import MANIFEST_TARGET, VerifiedBundle, verify_installed
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ import urllib3
 from tuf.api import exceptions
 from tuf.ngclient.fetcher import FetcherInterface
 
-from agent import __version__
+from classgate.agent import __version__
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from tuf.api.metadata import Metadata, Root, TargetFile, Targets
 from tuf.api.serialization import DeserializationError
 from tuf.ngclient import Updater, UpdaterConfig
 
-from agent.sync.errors import SyncError
-from agent.sync.transport import CappedFetcher, DeadlineError, OversizedError, TruncatedError
+from classgate.agent.sync.errors import SyncError
+from classgate.agent.sync.transport import CappedFetcher, DeadlineError, OversizedError, TruncatedError
 
 MANIFEST_TARGET = "bundle.json"
 MANIFEST_FORMAT = "classgate-bundle/1"

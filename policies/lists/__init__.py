@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policies.errors import Problem
+from classgate.policies.errors import Problem
 
 # Part of the compiled-index cache key: bump when a reader's output changes, so no index built by an older
 # reader is ever reused.
@@ -42,6 +42,6 @@ class ListData:
             self.problems.append(Problem(str(file), 0, 0, f"{hidden} more junk lines skipped", "warning"))
 
 
-from policies.lists.read import list_files, read_list
+from classgate.policies.lists.read import list_files, read_list
 
 __all__ = ["MAX_WARNINGS_PER_FILE", "READER_VERSION", "ListData", "list_files", "read_list"]

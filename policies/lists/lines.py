@@ -11,9 +11,9 @@ from collections.abc import Callable
 from itertools import compress
 from pathlib import Path
 
-from policies.canonical import canonical_host, canonical_url
-from policies.errors import UrlError
-from policies.lists import ListData
+from classgate.policies.canonical import canonical_host, canonical_url
+from classgate.policies.errors import UrlError
+from classgate.policies.lists import ListData
 
 _CLEAN_DOMAIN = re.compile(r"(?:[a-z0-9_-]+\.)*[a-z][a-z0-9_-]*")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"

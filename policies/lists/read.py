@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from policies.errors import Problem
-from policies.lists import ListData
-from policies.lists.formats import adblock_token, hosts_tokens
-from policies.lists.lines import add_domain_file, add_url_lines, read_text, split_lines
-from policies.model import Source
+from classgate.policies.errors import Problem
+from classgate.policies.lists import ListData
+from classgate.policies.lists.formats import adblock_token, hosts_tokens
+from classgate.policies.lists.lines import add_domain_file, add_url_lines, read_text, split_lines
+from classgate.policies.model import Source
 
 # UT1 ships English names as symlinks to French folders; copies often lose the links.
 UT1_ALIASES = {
@@ -84,7 +84,7 @@ def _add_adblock(data: ListData, path: Path, lines: list[str]) -> None:
         if kind == "domain":
             _one(data, path, number, value)
         elif kind == "url":
-            from policies.lists.lines import url_key
+            from classgate.policies.lists.lines import url_key
 
             key = url_key(value)
             if key is None:
@@ -97,6 +97,6 @@ def _add_adblock(data: ListData, path: Path, lines: list[str]) -> None:
 
 
 def _one(data: ListData, path: Path, number: int, token: str) -> None:
-    from policies.lists.lines import _add_domain
+    from classgate.policies.lists.lines import _add_domain
 
     _add_domain(data, path, number, token)

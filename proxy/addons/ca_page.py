@@ -16,15 +16,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from mitmproxy import ctx, http
 
-from proxy.blockpage import choose_language
-from proxy.ca import fingerprint
+from classgate.proxy.blockpage import choose_language
+from classgate.proxy.ca import fingerprint
 
 DEFAULT_HOST = "classgate.ca"
 CERT_NAME = "mitmproxy-ca-cert.pem"
 
 
 def _template(language: str) -> string.Template:
-    text = resources.files("proxy").joinpath(f"templates/ca_{language}.html").read_text(encoding="utf-8")
+    text = resources.files("classgate.proxy").joinpath(f"templates/ca_{language}.html").read_text(encoding="utf-8")
     return string.Template(text)
 
 

@@ -6,102 +6,158 @@ handler: each extra top-level addon cost ~1-2% of the proxy's CPU per request in
 The components therefore stay small single-purpose classes (proxy/addons/*.py), but mitmproxy sees
 one addon whose handlers call the components that implement each hook, in list order.
 
-A component hook that raises on a flow is fail-closed here too: the flow is killed rather than
-left to the remaining components (which could be the filter).
+The handlers are derived from the components: for every mitmproxy hook some component implements, the
+chain gets a handler, and what a raise in that hook means is written once in `ON_ERROR`. A component
+hook that `ON_ERROR` does not know stops the construction (`ChainError`): a new hook must be decided on,
+never silently left uncalled. A raise in a flow hook is fail-closed: the flow is killed rather than left to
+the remaining components (which could be the filter).
 """
 
 from __future__ import annotations
 
+import enum
+import inspect
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from proxy.failsafe import FailSafe
+# mitmproxy registers a hook when the module defining it is imported: import every such module, so the
+# registry (hooks.all_hooks) is complete before the chain compares the components' methods with it.
+import mitmproxy.addonmanager
+import mitmproxy.log
+import mitmproxy.proxy.layers
+import mitmproxy.proxy.server_hooks  # noqa: F401
+from mitmproxy import hooks
+
+from classgate.proxy.failsafe import FailSafe, FailStage
 
 log = logging.getLogger(__name__)
 
-LIFECYCLE = ("load", "configure", "running", "done")
-FLOW_HOOKS = ("http_connect", "requestheaders", "response", "error", "tcp_start", "tcp_message")
-TLS_HOOKS = ("tls_clienthello", "tls_start_client")
-OTHER_HOOKS = ("client_disconnected", "server_connect")
+
+class ChainError(Exception):
+    """A component implements a mitmproxy hook the chain has no error policy for."""
+
+
+class OnError(enum.Enum):
+    RAISE = "raise"  # lifecycle: start-up must fail loudly, as it would from a separate addon
+    LOG = "log"  # bookkeeping: log it, go on with the other components
+    KILL_FLOW = "kill_flow"  # deciding a flow: count it, kill the flow, skip the later components
+    COUNT = "count"  # a flow already decided (counting it): count the error, go on
+    FAIL_CONNECTION = "fail_connection"  # an upstream connection about to open: make it fail
+
+
+# What a raise in each hook means, and at which stage it is counted (proxy.failsafe).
+ON_ERROR: dict[str, tuple[OnError, FailStage | None]] = {
+    "load": (OnError.RAISE, None),
+    "configure": (OnError.RAISE, None),
+    "running": (OnError.RAISE, None),
+    "done": (OnError.LOG, None),
+    "client_connected": (OnError.LOG, None),
+    "client_disconnected": (OnError.LOG, None),
+    "http_connect": (OnError.KILL_FLOW, "connect"),
+    "requestheaders": (OnError.KILL_FLOW, "request"),
+    "request": (OnError.KILL_FLOW, "request"),
+    "response": (OnError.COUNT, "response"),
+    "error": (OnError.COUNT, "response"),
+    "tcp_start": (OnError.KILL_FLOW, "connect"),
+    "tcp_message": (OnError.KILL_FLOW, "connect"),
+    "tcp_end": (OnError.COUNT, "response"),
+    "tcp_error": (OnError.COUNT, "response"),
+    "dns_request": (OnError.KILL_FLOW, "request"),
+    "dns_response": (OnError.KILL_FLOW, "request"),
+    "dns_error": (OnError.COUNT, "response"),
+    "server_connect": (OnError.FAIL_CONNECTION, "connect"),
+    # The TLS gate catches its own errors and refuses the connection itself; a raise that still escapes
+    # is counted and re-raised, which makes mitmproxy fail that handshake.
+    "tls_clienthello": (OnError.RAISE, "tls"),
+    "tls_start_client": (OnError.RAISE, "tls"),
+}
+
+Hook = Callable[..., Any]
+
+
+def known_hooks() -> frozenset[str]:
+    """Every hook name mitmproxy has (it must know at least the ones the chain has a policy for)."""
+    return frozenset(hooks.all_hooks)
+
+
+def _hooks_of(components: Sequence[object]) -> dict[str, list[Hook]]:
+    found: dict[str, list[Hook]] = {}
+    for name in sorted(known_hooks() | ON_ERROR.keys()):
+        implementations = [getattr(c, name) for c in components if callable(getattr(c, name, None))]
+        if not implementations:
+            continue
+        if name not in ON_ERROR:
+            owners = ", ".join(type(c).__name__ for c in components if callable(getattr(c, name, None)))
+            raise ChainError(f"{owners} implement{'s' if ',' not in owners else ''} mitmproxy's {name!r} hook, "
+                             "which the chain has no error policy for: add it to ON_ERROR in chain.py")
+        found[name] = implementations
+    return found
 
 
 class Classgate:
-    def __init__(self, components: list[Any], failsafe: FailSafe) -> None:
-        self.components = components
+    """The one addon mitmproxy sees (named `classgate`); `components` is the ordered list it runs."""
+
+    name = "classgate"
+
+    def __init__(self, components: Sequence[object], failsafe: FailSafe) -> None:
+        self.components = list(components)
         self.failsafe = failsafe
-        self._hooks: dict[str, list[Any]] = {
-            name: [getattr(c, name) for c in components if callable(getattr(c, name, None))]
-            for name in (*LIFECYCLE, *FLOW_HOOKS, *TLS_HOOKS, *OTHER_HOOKS)
-        }
+        self.hooks = _hooks_of(self.components)
+        for name, implementations in self.hooks.items():
+            setattr(self, name, self._dispatcher(name, implementations))
 
-    # -- lifecycle: errors propagate, as they would from separate addons (start-up must fail loudly)
-    def load(self, loader) -> None:
-        for hook in self._hooks["load"]:
-            hook(loader)
+    def _dispatcher(self, name: str, implementations: list[Hook]) -> Hook:
+        on_error, stage = ON_ERROR[name]
+        if any(inspect.iscoroutinefunction(h) for h in implementations):
+            async def dispatch_async(*args: Any) -> None:
+                for hook in implementations:
+                    try:
+                        result = hook(*args)
+                        if inspect.isawaitable(result):
+                            await result
+                    except Exception as e:  # noqa: BLE001 - the policy for this hook decides
+                        if self._failed(name, on_error, stage, hook, e, args):
+                            return
 
-    def configure(self, updated: set[str]) -> None:
-        for hook in self._hooks["configure"]:
-            hook(updated)
+            return dispatch_async
 
-    def running(self) -> None:
-        for hook in self._hooks["running"]:
-            hook()
+        def dispatch(*args: Any) -> None:
+            for hook in implementations:
+                try:
+                    hook(*args)
+                except Exception as e:  # noqa: BLE001 - the policy for this hook decides
+                    if self._failed(name, on_error, stage, hook, e, args):
+                        return
 
-    def done(self) -> None:
-        for hook in self._hooks["done"]:
-            try:
-                hook()
-            except Exception:  # one component's shutdown must not stop the others'
-                log.exception("shutting down %r failed", hook)
+        return dispatch
 
-    # -- flows
-    def _flow(self, name: str, flow: Any) -> None:
-        for hook in self._hooks[name]:
-            try:
-                hook(flow)
-            except Exception as e:  # noqa: BLE001 - fail closed: never let a flow past a broken step
-                self.failsafe.failed("response" if name in ("response", "error") else "request", e)
-                if name in ("response", "error"):
-                    continue  # the decision is made; counting failed
-                if flow.live and not getattr(flow, "response", None):  # TCP flows have no response
-                    flow.kill()
-                return
+    def _failed(self, name: str, on_error: OnError, stage: FailStage | None, hook: Hook, error: Exception,
+                args: tuple[Any, ...]) -> bool:
+        """Apply the hook's error policy; True: skip the remaining components for this event."""
+        if on_error is OnError.RAISE:
+            if stage is not None:
+                self.failsafe.failed(stage, error)
+            raise error
+        if on_error is OnError.LOG:
+            log.exception("%s failed in %s; going on", _owner(hook), name)
+            return False
+        assert stage is not None
+        self.failsafe.failed(stage, error)
+        if on_error is OnError.COUNT:
+            return False
+        if on_error is OnError.FAIL_CONNECTION:
+            args[0].server.error = "the school network filter could not check this connection"
+            return True
+        flow = args[0]  # KILL_FLOW
+        if flow.live and not getattr(flow, "response", None):  # TCP and DNS flows have no HTTP response
+            flow.kill()
+        return True
 
-    def http_connect(self, flow: Any) -> None:
-        self._flow("http_connect", flow)
 
-    def requestheaders(self, flow: Any) -> None:
-        self._flow("requestheaders", flow)
+def _owner(hook: Hook) -> str:
+    owner: object = getattr(hook, "__self__", hook)
+    return type(owner).__name__
 
-    def response(self, flow: Any) -> None:
-        self._flow("response", flow)
 
-    def error(self, flow: Any) -> None:
-        self._flow("error", flow)
-
-    def tcp_start(self, flow: Any) -> None:
-        self._flow("tcp_start", flow)
-
-    def tcp_message(self, flow: Any) -> None:
-        self._flow("tcp_message", flow)
-
-    # -- TLS: the gate catches its own errors; a raise here is refused by mitmproxy's default path
-    def tls_clienthello(self, data: Any) -> None:
-        for hook in self._hooks["tls_clienthello"]:
-            hook(data)
-
-    def tls_start_client(self, data: Any) -> None:
-        for hook in self._hooks["tls_start_client"]:
-            hook(data)
-
-    def client_disconnected(self, client: Any) -> None:
-        for hook in self._hooks["client_disconnected"]:
-            hook(client)
-
-    def server_connect(self, data: Any) -> None:
-        for hook in self._hooks["server_connect"]:
-            try:
-                hook(data)
-            except Exception as e:  # noqa: BLE001 - fail closed: no connection past a broken check
-                self.failsafe.failed("connect", e)
-                data.server.error = "the school network filter could not check this connection"
+__all__ = ["ON_ERROR", "ChainError", "Classgate", "OnError"]

@@ -3,41 +3,26 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from mitmproxy import ctx, exceptions
+from mitmproxy.addonmanager import Loader
+
+from classgate.metrics import Metrics, MetricsServer
+from classgate.metrics import server as metrics_server
+from classgate.proxy.address import parse_address
 
 log = logging.getLogger(__name__)
 
 
-def parse_listen(spec: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """"HOST:PORT", ":PORT", "PORT" or "[v6]:PORT" -> (host, port); raises ValueError."""
-    spec = spec.strip()
-    if not spec:
-        raise ValueError("empty address")
-    if spec.startswith("["):
-        host, sep, port = spec[1:].partition("]:")
-        if not sep:
-            raise ValueError(f"{spec!r}: expected [IPv6]:PORT")
-    elif ":" in spec:
-        host, _, port = spec.rpartition(":")
-    else:
-        host, port = "", spec
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"{spec!r}: the port must be a number") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"{spec!r}: the port must be between 0 and 65535")
-    return host or default_host, number
-
-
 class MetricsEndpoint:
-    def __init__(self, metrics: Any) -> None:
-        self.metrics = metrics
-        self.server: Any = None
+    """`server`: one the gateway builder bound already (so `classgate run` fails before it starts, with a
+    clear message, when the port is taken); this addon then only closes it at the end."""
 
-    def load(self, loader) -> None:
+    def __init__(self, metrics: Metrics, server: MetricsServer | None = None) -> None:
+        self.metrics = metrics
+        self.server = server
+
+    def load(self, loader: Loader) -> None:
         loader.add_option(
             "classgate_metrics",
             str,
@@ -48,16 +33,14 @@ class MetricsEndpoint:
     def configure(self, updated: set[str]) -> None:
         if "classgate_metrics" in updated and ctx.options.classgate_metrics:
             try:
-                parse_listen(ctx.options.classgate_metrics)
+                parse_address(ctx.options.classgate_metrics)
             except ValueError as e:
                 raise exceptions.OptionsError(f"classgate_metrics: {e}") from None
 
     def running(self) -> None:
         if not ctx.options.classgate_metrics or self.server is not None:
             return
-        from metrics import server as metrics_server
-
-        host, port = parse_listen(ctx.options.classgate_metrics)
+        host, port = parse_address(ctx.options.classgate_metrics)
         self.server = metrics_server.start(self.metrics, host, port)
         log.info("metrics at %s/metrics", self.server.url)
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from mitmproxy import ctx, exceptions
 
-from policies import PolicyError
-from proxy.policy_holder import PolicyHolder
+from classgate.policies import PolicyError
+from classgate.policies.index.build import included_list_files
+from classgate.proxy.policy_holder import PolicyHolder
 
 log = logging.getLogger(__name__)
 
@@ -30,28 +31,9 @@ def watched_paths(holder: PolicyHolder) -> list[Path]:
     doc = getattr(holder.policy, "document", None)
     if doc is not None:
         paths.extend(doc.files)
-        paths.extend(_list_files(doc))
+        paths.extend(included_list_files(doc, missing="keep"))
     seen: set[Path] = set()
     return [p for p in paths if not (p in seen or seen.add(p))]
-
-
-def _list_files(doc) -> list[Path]:
-    # policies.lists.list_files knows each list format's layout (UT1 folders: domains, urls...).
-    from policies.lists import list_files
-
-    out: list[Path] = []
-    for category in doc.categories.values():
-        for include in category.include:
-            source_name, _, list_name = include.partition("/")
-            source = doc.sources.get(source_name)
-            if source is None:
-                continue
-            try:
-                out.extend(list_files(source, list_name or None))
-            except (FileNotFoundError, OSError):
-                # A list removed since the compile: watch where it was, so its return is noticed.
-                out.append(source.path / list_name if list_name else source.path)
-    return out
 
 
 def snapshot(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:

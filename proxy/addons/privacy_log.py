@@ -44,6 +44,9 @@ class ClientAddressFilter(logging.Filter):
 class PrivacyLog:
     def __init__(self) -> None:
         self.filter = ClientAddressFilter()
+
+    def load(self, loader: object) -> None:
+        # At load, before the proxy server starts and logs its first connection.
         logging.getLogger(SERVER_LOGGER).addFilter(self.filter)
 
     def done(self) -> None:

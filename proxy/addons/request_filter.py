@@ -1,38 +1,28 @@
 """Decide every HTTP request (plain, or inside an intercepted TLS connection) on its full URL.
 
 The decision is made in `requestheaders`, before the body is read or streamed upstream, and is
-recorded in flow.metadata["classgate"] (see docs/architecture.md) for the metrics bridge.
+recorded on the flow as a `Verdict` (proxy/verdict.py) for the SafeSearch rewrite and the counter.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import time
-from typing import Any
 
 from mitmproxy import http
 
-from proxy import clock
-from proxy.blockpage import new_ref
-from proxy.failsafe import FailSafe
-from proxy.policy_holder import PolicyHolder
-from proxy.responses import block_response
+from classgate.policies import Decision, Policy
+from classgate.policies.canonical import canonical_host, is_ip_literal
+from classgate.policies.errors import UrlError
+from classgate.proxy.blockpage import new_ref
+from classgate.proxy.context import FilterContext
+from classgate.proxy.verdict import Verdict, record, verdict_of
 
 log = logging.getLogger(__name__)
 
 
 class FilterError(Exception):
     """The filter cannot decide (no policy loaded...): the request is blocked."""
-
-
-def is_ip_literal(host: str) -> bool:
-    """True for an IPv4/IPv6 address (bracketed or not), False for a name."""
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def request_url(req: http.Request) -> str:
@@ -45,6 +35,14 @@ def request_url(req: http.Request) -> str:
     if ":" in authority and not authority.startswith("[") and authority.count(":") > 1:
         authority = f"[{authority}]"  # a bare IPv6 target
     return f"{req.scheme}://{authority}{req.path}"
+
+
+def is_address(raw: str) -> bool:
+    """True when a connection target as mitmproxy gives it (IPv6 without brackets) is an IP address."""
+    try:
+        return is_ip_literal(canonical_host(f"[{raw}]" if ":" in raw and not raw.startswith("[") else raw))
+    except UrlError:
+        return False
 
 
 def other_hosts(flow: http.HTTPFlow, url_host: str) -> list[str]:
@@ -61,97 +59,74 @@ def other_hosts(flow: http.HTTPFlow, url_host: str) -> list[str]:
     if sni and sni.lower().rstrip(".") != url_host:
         out.append(sni)
     target = flow.request.host.lower().rstrip(".")
-    if target and target != url_host and target not in out and not is_ip_literal(target):
+    if target and target != url_host and target not in out and not is_address(target):
         out.append(target)
     return out
 
 
 class RequestFilter:
-    def __init__(self, holder: PolicyHolder, failsafe: FailSafe) -> None:
-        self.holder = holder
-        self.failsafe = failsafe
-        self.pinned = clock.pinned_setting()  # read once: the environment does not change
-
-    def running(self) -> None:
-        if self.pinned:
-            log.warning("%s is set: the filter's clock is pinned (test-only setting)", clock.TEST_NOW_ENV)
+    def __init__(self, context: FilterContext) -> None:
+        self.context = context
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
         policy = None
         try:
-            policy = self.holder.pin(flow)
+            policy = self.context.holder.pin(flow)
             if policy is None:
                 raise FilterError("no policy is loaded")
-            client = flow.client_conn.peername[0] if flow.client_conn.peername else None
-            at = clock.test_now(policy.timezone, self.pinned) if self.pinned else None
             started = time.perf_counter()
-            url = request_url(flow.request)
-            d = policy.decide(url, client=client, at=at)
-            if d.action != "block":
-                for host in other_hosts(flow, d.host):
-                    other = policy.decide_host(host, client=client, at=at)
-                    if other.action == "block":
-                        d = other
-                        break
-            elapsed = time.perf_counter() - started
+            d = self._decide(flow, policy)
             blocked = d.action == "block"
-            meta: dict[str, Any] = {
-                "action": d.action,
-                "rule": d.rule,
-                "tier": d.tier,
-                "group": d.group,
-                "category": d.categories[0] if d.categories else "uncategorized",
-                "categories": list(d.categories),
-                "host": d.host,
-                "decision_seconds": elapsed,
-                "ref": new_ref() if blocked else None,
-                "safesearch": None,
-                "error": d.error is not None,
-                "policy_version": policy.version,
-            }
-            flow.metadata["classgate"] = meta
+            verdict = Verdict.of(d, policy_version=policy.version, seconds=time.perf_counter() - started,
+                                 ref=new_ref() if blocked else None)
+            record(flow, verdict)
             if not blocked:
                 return
             log.info(
                 # No host here: default-level logs carry no destination (privacy, docs/metrics.md);
                 # the DEBUG line below has the URL for troubleshooting.
                 "blocked ref=%s group=%s category=%s rule=%s tier=%s",
-                meta["ref"], d.group, meta["category"], d.rule, d.tier,
+                verdict.ref, d.group, verdict.category, d.rule, d.tier,
             )
-            log.debug("blocked ref=%s url=%s", meta["ref"], url)
-            self._answer(flow, policy, meta["ref"], d.categories, d.rule, error=d.tier == "error")
+            log.debug("blocked ref=%s url=%s", verdict.ref, d.url)
+            self._answer(flow, policy, verdict)
         except Exception as e:  # noqa: BLE001 - fail closed: any error blocks
             self._fail(flow, policy, e)
 
-    def _answer(self, flow, policy, ref, categories, rule, error=False) -> None:
+    def _decide(self, flow: http.HTTPFlow, policy: Policy) -> Decision:
+        peer = flow.client_conn.peername
+        client = peer[0] if peer else None
+        at = self.context.clock.decision_time(policy.timezone)
+        d = policy.decide(request_url(flow.request), client=client, at=at)
+        if d.action != "block":
+            for host in other_hosts(flow, d.host):
+                other = policy.decide_host(host, client=client, at=at)
+                if other.action == "block":
+                    return other
+        return d
+
+    def _answer(self, flow: http.HTTPFlow, policy: Policy | None, verdict: Verdict) -> None:
         if flow.request.stream:
             # A streamed upload cannot be answered by us (mitmproxy forbids a response plus
             # streaming); cut the connection rather than let any of it through.
             flow.kill()
             return
-        flow.response = block_response(flow, policy, ref=ref, categories=categories, rule=rule, error=error)
-
-    def _fail(self, flow: http.HTTPFlow, policy: Any, error: Exception) -> None:
-        ref = new_ref()
-        self.failsafe.failed("request", error, ref)
-        meta = flow.metadata.get("classgate") or {}
-        meta.update(
-            action="block",
-            tier="error",
-            error=True,
-            ref=ref,
-            decision_seconds=meta.get("decision_seconds", 0.0),
+        assert verdict.ref is not None
+        flow.response = self.context.responder.respond(
+            flow, policy, ref=verdict.ref, categories=verdict.categories, rule=verdict.rule, error=verdict.error
         )
-        meta.setdefault("group", "default")
-        meta.setdefault("category", "uncategorized")
-        meta.setdefault("rule", None)
-        meta.setdefault("host", None)
-        meta.setdefault("safesearch", None)
-        flow.metadata["classgate"] = meta
+
+    def _fail(self, flow: http.HTTPFlow, policy: Policy | None, error: Exception) -> None:
+        ref = new_ref()
+        self.context.failsafe.failed("request", error, ref)
+        earlier = verdict_of(flow)
+        verdict = earlier.failing(ref) if earlier is not None else Verdict.failed(
+            ref=ref, policy_version=policy.version if policy is not None else None)
+        record(flow, verdict)
         try:
-            self._answer(flow, policy, ref, (), None, error=True)
+            self._answer(flow, policy, verdict)
         except Exception:
             # Even the error page failed: kill the flow. Never let it through.
             log.exception("cannot answer a failed request; killing it")

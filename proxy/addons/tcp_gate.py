@@ -9,13 +9,12 @@ TCP stream starts, and cuts the connection when the policy blocks it or cannot b
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from mitmproxy import http, tcp
+from mitmproxy import connection, http, tcp
+from mitmproxy.proxy import server_hooks
 
-from proxy import clock
-from proxy.failsafe import FailSafe
-from proxy.policy_holder import PolicyHolder
+from classgate.proxy.context import FilterContext
+from classgate.proxy.verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +24,19 @@ class TcpTunnelError(Exception):
 
 
 class TcpGate:
-    def __init__(self, holder: PolicyHolder, failsafe: FailSafe, metrics: Any = None) -> None:
-        self.holder = holder
-        self.failsafe = failsafe
-        self.metrics = metrics
-        self.pinned = clock.pinned_setting()
+    def __init__(self, context: FilterContext) -> None:
+        self.context = context
         self._connect_targets: dict[str, str] = {}  # client connection id -> the host it CONNECTed to
         self._refused: set[str] = set()  # client connection ids whose raw tunnel is refused
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         self._connect_targets[flow.client_conn.id] = flow.request.host
 
-    def client_disconnected(self, client: Any) -> None:
+    def client_disconnected(self, client: connection.Client) -> None:
         self._connect_targets.pop(client.id, None)
         self._refused.discard(client.id)
 
-    def server_connect(self, data: Any) -> None:
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
         if data.client.id in self._refused:
             data.server.error = "refused by the school network filter"
 
@@ -52,24 +48,22 @@ class TcpGate:
         if flow.error or not flow.live:
             return
         try:
-            policy = self.holder.policy
+            policy = self.context.holder.policy
             if policy is None:
                 raise TcpTunnelError("no policy is loaded")
-            client = flow.client_conn.peername[0] if flow.client_conn.peername else None
+            peer = flow.client_conn.peername
+            client = peer[0] if peer else None
             target = self._connect_targets.get(flow.client_conn.id)
             if target is None:
                 address = flow.server_conn.address
                 target = str(address[0]) if address else ""
-            at = clock.test_now(policy.timezone, self.pinned) if self.pinned else None
-            d = policy.decide_host(target, client=client, at=at)
+            d = policy.decide_host(target, client=client, at=self.context.clock.decision_time(policy.timezone))
             if d.action != "block":
                 return
-            category = d.categories[0] if d.categories else "uncategorized"
-            log.info("refused TCP tunnel group=%s category=%s rule=%s tier=%s", d.group, category, d.rule, d.tier)
+            log.info("refused TCP tunnel group=%s category=%s rule=%s tier=%s", d.group, d.category, d.rule, d.tier)
             log.debug("refused TCP tunnel host=%s", d.host)
             self._refused.add(flow.client_conn.id)
-            if self.metrics is not None:
-                self.metrics.record_request(category, d.group, "block", d.tier, 0, 0)
+            self.context.verdicts.connection_decided(Verdict.of(d, policy_version=policy.version), None)
         except Exception as e:  # noqa: BLE001 - fail closed: an undecided tunnel is cut
             self._refused.add(flow.client_conn.id)
-            self.failsafe.failed("connect", e)
+            self.context.failsafe.failed("connect", e)

@@ -15,19 +15,16 @@ In regular (explicit proxy) mode a CONNECT to a blocked name from a non-inspecte
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from mitmproxy import http, tls
+from mitmproxy import connection, http, tls
 from OpenSSL import SSL
 
-from proxy import clock
-from proxy.addons.request_filter import is_ip_literal
-from proxy.failsafe import FailSafe
-from proxy.policy_holder import PolicyHolder
+from classgate.policies import Decision, Policy
+from classgate.proxy.addons.request_filter import is_address
+from classgate.proxy.context import FilterContext
+from classgate.proxy.verdict import TLS_MODES, TlsMode, Verdict
 
 log = logging.getLogger(__name__)
-
-MODES = ("intercepted", "passthrough", "refused")
 
 
 class TlsDecisionError(Exception):
@@ -48,13 +45,10 @@ def _refusing_connection() -> SSL.Connection:
 
 
 class TlsGate:
-    def __init__(self, holder: PolicyHolder, failsafe: FailSafe, metrics: Any = None) -> None:
-        self.holder = holder
-        self.failsafe = failsafe
-        self.metrics = metrics
+    def __init__(self, context: FilterContext) -> None:
+        self.context = context
         self._refused: set[str] = set()  # client connection ids to refuse at tls_start_client
-        self.counts = dict.fromkeys(MODES, 0)
-        self.pinned = clock.pinned_setting()
+        self.counts: dict[TlsMode, int] = dict.fromkeys(TLS_MODES, 0)
 
     # -- regular mode: the CONNECT request ---------------------------------------------------
     def http_connect(self, flow: http.HTTPFlow) -> None:
@@ -65,19 +59,20 @@ class TlsGate:
             client = flow.client_conn.peername[0] if flow.client_conn.peername else None
             if policy.group_of(client) in policy.tls.inspect_groups:
                 return  # decided at the ClientHello, where a block page can still be shown
-            d = policy.decide_host(flow.request.host, client=client, at=self._at(policy))
+            at = self.context.clock.decision_time(policy.timezone)
+            d = policy.decide_host(flow.request.host, client=client, at=at)
             if d.action == "block":
-                self._count("refused", d)
+                self._count("refused", d, policy)
                 # No host at INFO: default-level logs carry no destination (docs/metrics.md, "Logs").
-                log.info("refused CONNECT group=%s category=%s rule=%s tier=%s", d.group,
-                         d.categories[0] if d.categories else "uncategorized", d.rule, d.tier)
+                log.info("refused CONNECT group=%s category=%s rule=%s tier=%s", d.group, d.category, d.rule,
+                         d.tier)
                 log.debug("refused CONNECT host=%s", d.host)
                 flow.response = http.Response.make(
                     403, b"Blocked by the school network filter.\n", {"Content-Type": "text/plain"}
                 )
         except Exception as e:  # noqa: BLE001 - fail closed: any error refuses
-            self.failsafe.failed("connect", e)
-            self._count("refused", None)
+            self.context.failsafe.failed("connect", e)
+            self._count("refused", None, None)
             flow.response = http.Response.make(
                 403, b"The school network filter could not check this address.\n", {"Content-Type": "text/plain"}
             )
@@ -85,6 +80,7 @@ class TlsGate:
     # -- the ClientHello ----------------------------------------------------------------------
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
         client_conn = data.context.client
+        policy = None
         try:
             policy = self._policy()
             client = client_conn.peername[0] if client_conn.peername else None
@@ -93,7 +89,7 @@ class TlsGate:
                 # No SNI: judge the address the client connects to (a bare IP, usually).
                 address = data.context.server.address
                 host = address[0] if address else ""
-            at = self._at(policy)
+            at = self.context.clock.decision_time(policy.timezone)
             d = policy.decide_host(host, client=client, at=at)
             # In regular mode the connection goes to the CONNECT target, whatever the SNI says. A
             # target that names another host than the SNI (domain fronting, or a bank's SNI sent
@@ -115,28 +111,28 @@ class TlsGate:
                 else:
                     mode = "refused"
                     self._refused.add(client_conn.id)
-                    log.info("refused TLS group=%s category=%s rule=%s tier=%s", d.group,
-                             d.categories[0] if d.categories else "uncategorized", d.rule, d.tier)
+                    log.info("refused TLS group=%s category=%s rule=%s tier=%s", d.group, d.category, d.rule,
+                             d.tier)
                     log.debug("refused TLS host=%s", d.host or host)
             elif not inspect or (not mismatch and policy.tls.never_decrypt.intersection(d.categories)):
                 mode = "passthrough"
                 data.ignore_connection = True
             else:
                 mode = "intercepted"
-            self._count(mode, d)
+            self._count(mode, d, policy)
         except Exception as e:  # noqa: BLE001 - fail closed: any error refuses
-            self.failsafe.failed("tls", e)
+            self.context.failsafe.failed("tls", e)
             data.ignore_connection = False
             data.establish_server_tls_first = False
             self._refused.add(client_conn.id)
-            self._count("refused", None)
+            self._count("refused", None, policy)
 
     def tls_start_client(self, data: tls.TlsData) -> None:
         if data.context.client.id in self._refused:
             self._refused.discard(data.context.client.id)
             data.ssl_conn = _refusing_connection()
 
-    def client_disconnected(self, client: Any) -> None:
+    def client_disconnected(self, client: connection.Client) -> None:
         self._refused.discard(client.id)
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -150,29 +146,22 @@ class TlsGate:
         if not address or not address[0]:
             return None
         target = str(address[0])
-        if target.lower().rstrip(".") == sni_host.lower().rstrip(".") or is_ip_literal(target):
+        if target.lower().rstrip(".") == sni_host.lower().rstrip(".") or is_address(target):
             return None
         return target
 
-    def _at(self, policy: Any) -> Any:
-        return clock.test_now(policy.timezone, self.pinned) if self.pinned else None
-
-    def _policy(self) -> Any:
-        policy = self.holder.policy
+    def _policy(self) -> Policy:
+        policy = self.context.holder.policy
         if policy is None:
             raise TlsDecisionError("no policy is loaded")
         return policy
 
-    def _count(self, mode: str, decision: Any) -> None:
+    def _count(self, mode: TlsMode, decision: Decision | None, policy: Policy | None) -> None:
         self.counts[mode] += 1
-        if self.metrics is None:
-            return
-        try:
-            self.metrics.record_tls(mode)
-            if mode != "intercepted" and decision is not None:
-                # Connections we never see inside are still one visit each: count them, so
-                # non-inspected groups do not vanish from the per-category figures.
-                category = decision.categories[0] if decision.categories else "uncategorized"
-                self.metrics.record_request(category, decision.group, decision.action, decision.tier, 0, 0)
-        except Exception:
-            log.debug("metrics failed in the TLS gate", exc_info=True)
+        # Connections we never see inside are one visit each: their verdict is counted now, so
+        # non-inspected groups do not vanish from the per-category figures. An intercepted connection's
+        # requests are counted one by one when they finish.
+        verdict = None
+        if decision is not None and mode != "intercepted":
+            verdict = Verdict.of(decision, policy_version=policy.version if policy is not None else None)
+        self.context.verdicts.connection_decided(verdict, mode)

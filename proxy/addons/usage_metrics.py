@@ -1,15 +1,20 @@
-"""The bridge to metrics: counts each finished flow from flow.metadata["classgate"].
+"""The one component that counts: every verdict, once, into `classgate.metrics`.
 
-The filter knows nothing of Prometheus and metrics knows nothing of mitmproxy; this addon reads the
-decision the filter recorded and calls `metrics.Metrics` with plain strings.
+HTTP requests are counted when their flow ends (the byte counts are known then), from the verdict the
+filter recorded on the flow; connections decided without an HTTP flow arrive through `connection_decided`
+(this is the gates' VerdictSink). The filter knows nothing of Prometheus and metrics knows nothing of
+mitmproxy: this reads the verdicts and calls `metrics.Metrics` with plain strings.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import weakref
 
 from mitmproxy import http
+
+from classgate.metrics import Metrics
+from classgate.proxy.verdict import TlsMode, Verdict, verdict_of
 
 log = logging.getLogger(__name__)
 
@@ -26,39 +31,44 @@ def _size(message: http.Message | None) -> int:
 
 
 class UsageMetrics:
-    def __init__(self, metrics: Any) -> None:
+    def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
+        # A flow can end with a response and then an error (a client gone mid-body): count it once.
+        self._counted: weakref.WeakSet[http.HTTPFlow] = weakref.WeakSet()
 
     def response(self, flow: http.HTTPFlow) -> None:
-        self._count(flow)
+        self._count_flow(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        self._count(flow)
+        self._count_flow(flow)
 
-    def _count(self, flow: http.HTTPFlow) -> None:
-        meta = flow.metadata.get("classgate")
-        if meta is None or meta.get("counted"):
-            return
-        meta["counted"] = True  # response then error on the same flow must not count twice
-        m = self.metrics
+    def connection_decided(self, verdict: Verdict | None, tls_mode: TlsMode | None) -> None:
         try:
-            category = meta.get("category") or "uncategorized"
-            m.record_request(
-                category,
-                meta.get("group") or "default",
-                meta.get("action") or "block",
-                meta.get("tier") or "error",
-                _size(flow.request),
-                _size(flow.response),
-            )
-            m.observe_decision(meta.get("decision_seconds") or 0.0)
-            if meta.get("safesearch"):
-                m.record_safesearch(meta["safesearch"])
-            if meta.get("host"):
+            if tls_mode is not None:
+                self.metrics.record_tls(tls_mode)
+            if verdict is not None:
+                self._count(verdict, 0, 0)
+        except Exception:
+            log.debug("metrics recording failed", exc_info=True)
+
+    def _count_flow(self, flow: http.HTTPFlow) -> None:
+        verdict = verdict_of(flow)
+        if verdict is None or flow in self._counted:
+            return
+        self._counted.add(flow)
+        try:
+            self._count(verdict, _size(flow.request), _size(flow.response))
+            self.metrics.observe_decision(verdict.decision_seconds)
+            if verdict.safesearch is not None:
+                self.metrics.record_safesearch(verdict.safesearch)
+            if verdict.host:
                 # The client address only feeds top-sites' in-memory distinct-client threshold
                 # (a keyed hash, never exported); it is not a label and is not logged.
                 peer = flow.client_conn.peername
-                m.topsites.observe(category, meta["host"], client=peer[0] if peer else None)
+                self.metrics.topsites.observe(verdict.category, verdict.host, client=peer[0] if peer else None)
         except Exception:
             # Counting must never break a flow; the gap shows up as missing counts, not outages.
             log.debug("metrics recording failed", exc_info=True)
+
+    def _count(self, verdict: Verdict, sent: int, received: int) -> None:
+        self.metrics.record_request(verdict.category, verdict.group, verdict.action, verdict.tier, sent, received)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from types import ModuleType
 
 import pytest
-from deploy_helpers import DEPLOY, load_script
+
+from tests.deploy.deploy_helpers import DEPLOY, load_script
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,8 @@ import re
 
 import pytest
 import yaml
-from deploy_helpers import DEPLOY, REPO
+
+from tests.deploy.deploy_helpers import DEPLOY, REPO
 
 COMPOSE = DEPLOY / "compose"
 STACKS = {
@@ -89,7 +90,7 @@ def classgate_commands(stack: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_classgate_commands_in_the_stacks_exist(stack: str) -> None:
-    from agent.cli import main
+    from classgate.agent.cli import main
 
     commands = classgate_commands(stack)
     assert commands, f"{stack} runs no classgate command"

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from deploy_helpers import DEPLOY, REPO, VENV_BIN, free_port, need_tool, self_signed_cert
+
+from tests.deploy.deploy_helpers import DEPLOY, REPO, VENV_BIN, free_port, need_tool, self_signed_cert
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 import pytest
-from deploy_helpers import REPO
+
+from tests.deploy.deploy_helpers import REPO
 
 DOCS = [REPO / "docs" / "deploy.md", REPO / "deploy" / "README.md"]
 
@@ -25,7 +26,7 @@ def snippets(text: str) -> list[str]:
 
 
 def classgate_invocations(text: str) -> list[list[str]]:
-    from agent.cli import main
+    from classgate.agent.cli import main
 
     found = []
     for snippet in snippets(text):
@@ -38,7 +39,7 @@ def classgate_invocations(text: str) -> list[list[str]]:
 
 
 def resolve(argv: list[str]) -> tuple[click.Command, list[str]]:
-    from agent.cli import main
+    from classgate.agent.cli import main
 
     command: click.Command = main
     rest = list(argv)

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, need_root, need_shared, need_tool
-from schoolnet import NetnsUnavailable, SchoolNetwork
+
+from tests.deploy.deploy_helpers import DEPLOY, need_root, need_shared, need_tool
+from tests.deploy.schoolnet import NetnsUnavailable, SchoolNetwork
 
 SCRIPT = DEPLOY / "dns" / "make-doh-blocklist"
 

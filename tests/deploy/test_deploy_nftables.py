@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, need_root, need_tool
-from schoolnet import NetnsUnavailable, SchoolNetwork
+
+from tests.deploy.deploy_helpers import DEPLOY, need_root, need_tool
+from tests.deploy.schoolnet import NetnsUnavailable, SchoolNetwork
 
 RULESET = DEPLOY / "nftables" / "classgate.nft"
 SETTINGS = DEPLOY / "nftables" / "settings.nft"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from deploy_helpers import DEPLOY
+from tests.deploy.deploy_helpers import DEPLOY
 
 PAC = (DEPLOY / "pac" / "proxy.pac").read_text()
 

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, free_port, need_tool
 from mitmproxy import dns
 from mitmproxy.net.dns import classes, response_codes, types
+
+from tests.deploy.deploy_helpers import DEPLOY, free_port, need_tool
 
 SCRIPT = DEPLOY / "dns" / "make-safesearch-dns"
 UNBOUND_DIR = DEPLOY / "dns" / "unbound"

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 import pytest
-from deploy_helpers import DEPLOY, VENV_BIN, need_tool
+
+from tests.deploy.deploy_helpers import DEPLOY, VENV_BIN, need_tool
 
 SYSTEMD = DEPLOY / "systemd"
 UNITS = ["classgate.service", "classgate-sync.service", "classgate-sync.timer", "classgate-firewall.service"]
@@ -94,7 +95,7 @@ def default_args(variable: str) -> list[str]:
 
 def command_options(path: list[str]) -> set[str]:
     """Every option name the real `classgate <path>` accepts (read from the click command)."""
-    from agent.cli import main
+    from classgate.agent.cli import main
 
     command: click.Command = main
     for name in path:

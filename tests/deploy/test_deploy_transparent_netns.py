@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, REPO, VENV_BIN, need_root, need_tool, self_signed_cert
-from schoolnet import (
+
+from tests.deploy.deploy_helpers import DEPLOY, REPO, VENV_BIN, need_root, need_tool, self_signed_cert
+from tests.deploy.schoolnet import (
     CLIENT_IP,
     GATEWAY_WAN_IP,
     ORIGIN_DOH_IP,

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from metrics_testlib import PROMETHEUS, need_tool
+from tests.metrics.metrics_testlib import PROMETHEUS, need_tool
 
 ORIGIN_BODY = b"origin-ok " * 100  # 1,000 bytes: blocked answers are the block page, not this
 

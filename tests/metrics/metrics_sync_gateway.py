@@ -15,9 +15,9 @@ import subprocess
 import threading
 from pathlib import Path
 
-from metrics_e2e import classgate_command, wait_for
-
-from metrics import Metrics, server
+from classgate.metrics import server
+from classgate.proxy.metric_labels import gateway_metrics
+from tests.metrics.metrics_e2e import classgate_command, wait_for
 
 
 class DepartmentRepo:
@@ -52,11 +52,11 @@ class DepartmentRepo:
 
 class SyncingGateway:
     def __init__(self, repo: DepartmentRepo, state_dir: Path):
-        from agent.sync.gateway_addon import SyncAddon
-        from agent.sync.loop import PollSettings
-        from proxy.policy_holder import PolicyHolder
+        from classgate.agent.sync.gateway_addon import SyncAddon
+        from classgate.agent.sync.loop import PollSettings
+        from classgate.proxy.policy_holder import PolicyHolder
 
-        self.metrics = Metrics()
+        self.metrics = gateway_metrics()
         holder = PolicyHolder(cache_dir=state_dir / "compiled", metrics=self.metrics, source="sync")
         self.addon = SyncAddon(
             repo.url,

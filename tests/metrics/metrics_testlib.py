@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from metrics import Metrics
+from classgate.metrics import Metrics
 
 FIXED_TIME = 1_790_000_000.0
 REPO = Path(__file__).resolve().parents[2]
@@ -48,3 +48,4 @@ def feed_known_events(m: Metrics) -> None:
     m.sync.set_active_bundle("v42", installed_at=FIXED_TIME - 29)
     for client in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
         m.topsites.observe("games", "www.roblox.com", client)
+

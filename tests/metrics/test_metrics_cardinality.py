@@ -6,9 +6,10 @@ import itertools
 
 import pytest
 
-from metrics import Metrics
-from metrics import labels as L
-from metrics.cardinality import max_series
+from classgate.metrics import Metrics
+from classgate.metrics.cardinality import max_series
+from classgate.proxy.metric_labels import METRIC_LABELS as V
+from classgate.proxy.metric_labels import gateway_metrics
 
 
 def count_series(m: Metrics) -> dict[str, int]:
@@ -31,7 +32,7 @@ def count_series(m: Metrics) -> dict[str, int]:
 
 @pytest.mark.parametrize(("n_categories", "n_groups"), [(0, 0), (3, 2), (8, 3), (20, 7)])
 def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: int) -> None:
-    m = Metrics()
+    m = gateway_metrics()
     categories = [f"cat{i}" for i in range(n_categories)]
     groups = [f"grp{i}" for i in range(n_groups)]
     m.set_policy("v1", 0.0, categories, groups, "file")
@@ -39,15 +40,15 @@ def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: i
     for cat, grp, action, tier in itertools.product(
         [*categories, "uncategorized", "not-a-category.example"],
         [*groups, "default", "10.1.2.3"],
-        [*L.ACTIONS, "weird"],
-        [*L.TIERS, "weird"],
+        [*V.actions, "weird"],
+        [*V.tiers, "weird"],
     ):
         m.record_request(cat, grp, action, tier, 1, 1)
-    for mode in (*L.TLS_MODES, "weird"):
+    for mode in (*V.tls_modes, "weird"):
         m.record_tls(mode)
-    for engine in (*L.SAFESEARCH_ENGINES, "weird"):
+    for engine in (*V.safesearch_engines, "weird"):
         m.record_safesearch(engine)
-    for stage in (*L.FILTER_STAGES, "weird"):
+    for stage in (*V.filter_stages, "weird"):
         m.record_filter_error(stage)
     m.observe_decision(0.001)
     m.record_reload(True)
@@ -56,11 +57,11 @@ def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: i
     m.sync.record_success()
     m.sync.set_metadata_expiry(1.0)
     m.sync.set_active_bundle("7")
-    assert count_series(m) == max_series(n_categories, n_groups)
+    assert count_series(m) == max_series(V, n_categories, n_groups)
 
 
 def test_series_do_not_grow_with_hosts_or_clients() -> None:
-    m = Metrics(process_metrics=False)
+    m = gateway_metrics(process_metrics=False)
     m.set_policy("v1", 0.0, ["games"], ["students"], "file")
     for i in range(2000):
         m.record_request(f"site{i}.example", f"10.0.{i // 250}.{i % 250}", "allow", "default", 1, 1)

@@ -7,7 +7,8 @@ import json
 import re
 
 import pytest
-from metrics_testlib import REPO
+
+from tests.metrics.metrics_testlib import REPO
 
 GRAFANA = REPO / "deploy" / "grafana"
 

@@ -12,11 +12,12 @@ import re
 import subprocess
 from pathlib import Path
 
-from metrics_testlib import PROMTOOL, need_tool
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from metrics import Metrics
+from classgate.metrics import Metrics
+from classgate.proxy.metric_labels import gateway_metrics
+from tests.metrics.metrics_testlib import PROMTOOL, need_tool
 
 GOLDEN = Path(__file__).with_name("golden_exposition.txt")
 
@@ -41,7 +42,7 @@ def promtool_check(text: bytes) -> tuple[int, str]:
 
 
 def test_promtool_check_metrics_is_clean(fed_metrics: Metrics) -> None:
-    full = Metrics()  # fresh, with the process collector, as `classgate run` starts
+    full = gateway_metrics()  # fresh, with the process collector, as `classgate run` starts
     for registry in (fed_metrics.registry, full.registry):
         assert promtool_check(generate_latest(registry)) == (0, "")
 

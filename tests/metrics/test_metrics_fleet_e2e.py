@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from metrics_e2e import Prometheus, free_port, wait_for
-from metrics_testlib import FIXED_TIME, PROMETHEUS, REPO, feed_known_events, need_tool
 
-from metrics import Metrics, server
+from classgate.metrics import server
+from classgate.proxy.metric_labels import gateway_metrics
+from tests.metrics.metrics_e2e import Prometheus, free_port, wait_for
+from tests.metrics.metrics_testlib import FIXED_TIME, PROMETHEUS, REPO, feed_known_events, need_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +73,7 @@ def school_agent(work: Path, target: str, department_url: str) -> tuple[subproce
 @pytest.fixture(scope="module")
 def department(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
     work = tmp_path_factory.mktemp("metrics-fleet")
-    m = Metrics(clock=lambda: FIXED_TIME)
+    m = gateway_metrics(clock=lambda: FIXED_TIME)
     feed_known_events(m)
     endpoint = server.start(m, "127.0.0.1", 0)
     dept = agent = None

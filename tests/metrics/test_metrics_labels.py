@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from metrics import labels as L
+from classgate.metrics import labels as L
+from classgate.proxy.metric_labels import METRIC_LABELS as V
 
-POLICY = L.PolicyLabels(categories=["games", "social", "adult"], groups=["students", "teachers"])
+POLICY = L.PolicyLabels(V, categories=["games", "social", "adult"], groups=["students", "teachers"])
 
 
 @pytest.mark.parametrize(
@@ -45,18 +46,18 @@ def test_group_folding(value: object, expected: str) -> None:
 @pytest.mark.parametrize(
     ("value", "allowed", "expected"),
     [
-        ("allow", L.ACTIONS, "allow"),
-        ("block", L.ACTIONS, "block"),
-        ("redirect", L.ACTIONS, "other"),
-        ("locked", L.TIERS, "locked"),
-        ("error", L.TIERS, "error"),
-        ("admin", L.TIERS, "other"),
-        ("passthrough", L.TLS_MODES, "passthrough"),
-        ("PASSTHROUGH", L.TLS_MODES, "other"),
-        ("youtube", L.SAFESEARCH_ENGINES, "youtube"),
-        ("yandex", L.SAFESEARCH_ENGINES, "other"),
-        ("sync", L.POLICY_SOURCES, "sync"),
-        ("/etc/policy.yaml", L.POLICY_SOURCES, "other"),
+        ("allow", V.actions, "allow"),
+        ("block", V.actions, "block"),
+        ("redirect", V.actions, "other"),
+        ("locked", V.tiers, "locked"),
+        ("error", V.tiers, "error"),
+        ("admin", V.tiers, "other"),
+        ("passthrough", V.tls_modes, "passthrough"),
+        ("PASSTHROUGH", V.tls_modes, "other"),
+        ("youtube", V.safesearch_engines, "youtube"),
+        ("yandex", V.safesearch_engines, "other"),
+        ("sync", V.policy_sources, "sync"),
+        ("/etc/policy.yaml", V.policy_sources, "other"),
     ],
 )
 def test_fixed_enum_folding(value: str, allowed: tuple[str, ...], expected: str) -> None:
@@ -64,6 +65,17 @@ def test_fixed_enum_folding(value: str, allowed: tuple[str, ...], expected: str)
 
 
 def test_empty_or_invalid_policy_names_are_not_labels() -> None:
-    labels = L.PolicyLabels(categories=["", None, "games"], groups=[None])  # type: ignore[list-item]
+    labels = L.PolicyLabels(V, categories=["", None, "games"], groups=[None])  # type: ignore[list-item]
     assert labels.categories == {"games", "uncategorized"}
     assert labels.groups == {"default"}
+
+
+@pytest.mark.parametrize(
+    ("field", "values"),
+    [("actions", ()), ("tiers", ("a", "a")), ("tls_modes", ("other",))],
+)
+def test_a_vocabulary_must_be_distinct_values_without_other(field: str, values: tuple[str, ...]) -> None:
+    import dataclasses
+
+    with pytest.raises(ValueError, match=field):
+        dataclasses.replace(V, **{field: values})

@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from metrics_e2e import ORIGIN_BODY, Client, Gateway, Origin, start_gateway
 from prometheus_client.parser import text_string_to_metric_families
 
-from metrics.cardinality import max_series
+from classgate.metrics.cardinality import max_series
+from classgate.proxy.metric_labels import METRIC_LABELS
+from tests.metrics.metrics_e2e import ORIGIN_BODY, Client, Gateway, Origin, start_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -123,7 +124,7 @@ def test_no_visited_host_in_the_scrape_or_log(visited: Visited) -> None:
 def test_series_stay_bounded(visited: Visited) -> None:
     after = count_series(visited.scrape)
     assert after == visited.series_before
-    bound = sum(max_series(categories=2, groups=1).values())
+    bound = sum(max_series(METRIC_LABELS, categories=2, groups=1).values())
     assert after <= bound
 
 

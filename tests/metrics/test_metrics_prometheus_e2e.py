@@ -14,9 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from metrics_e2e import ORIGIN_BODY, Client, Gateway, Origin, Prometheus, start_gateway, wait_for
-from metrics_sync_gateway import DepartmentRepo, SyncingGateway
-from metrics_testlib import REPO
+
+from tests.metrics.metrics_e2e import (
+    ORIGIN_BODY,
+    Client,
+    Gateway,
+    Origin,
+    Prometheus,
+    start_gateway,
+    wait_for,
+)
+from tests.metrics.metrics_sync_gateway import DepartmentRepo, SyncingGateway
+from tests.metrics.metrics_testlib import REPO
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from metrics_testlib import PROMTOOL, REPO, need_tool
+
+from tests.metrics.metrics_testlib import PROMTOOL, REPO, need_tool
 
 PROMETHEUS_DIR = REPO / "deploy" / "prometheus"
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from metrics import Metrics, MetricsServer, server
+from classgate.metrics import Metrics, MetricsServer, server
+from classgate.proxy.metric_labels import gateway_metrics
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def test_ipv6_loopback() -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 on this machine")
     try:
-        s = server.start(Metrics(process_metrics=False), "::1", 0)
+        s = server.start(gateway_metrics(process_metrics=False), "::1", 0)
     except OSError as e:
         pytest.skip(f"::1 not available: {e}")
     try:
@@ -90,7 +91,7 @@ def test_ipv6_loopback() -> None:
 
 def test_port_in_use_is_an_oserror(served: MetricsServer) -> None:
     with pytest.raises(OSError):
-        server.start(Metrics(process_metrics=False), "127.0.0.1", served.port)
+        server.start(gateway_metrics(process_metrics=False), "127.0.0.1", served.port)
 
 
 def test_close_is_quick_and_frees_the_port(fed_metrics: Metrics) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from metrics.sync import SyncMetrics
+from classgate.metrics.sync import SyncMetrics
 
 
 def scrape(sync: SyncMetrics) -> str:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from metrics.topsites import IP_ADDRESS, NO_DOMAIN, SpaceSaving, TopSites, registrable_domain
+from classgate.metrics.topsites import IP_ADDRESS, NO_DOMAIN, SpaceSaving, TopSites, registrable_domain
 
 
 @pytest.mark.parametrize(

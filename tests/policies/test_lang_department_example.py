@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from lang_paths import SAMPLES, SHARED_UT1
 
-from policies.loader import load_policy
+from classgate.policies.loader import load_policy
+from tests.policies.lang_paths import SAMPLES, SHARED_UT1
 
 # One host per category, each read from the real lists (and in that category only).
 HOSTS = {

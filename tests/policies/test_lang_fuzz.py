@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lang_paths import SAMPLE_UT1, SAMPLES
 
-from policies.errors import PolicyError
-from policies.loader import load_policy
+from classgate.policies.errors import PolicyError
+from classgate.policies.loader import load_policy
+from tests.policies.lang_paths import SAMPLE_UT1, SAMPLES
 
 DEPARTMENT = (SAMPLES / "department.yaml").read_text(encoding="utf-8").replace(
     "path: lists/ut1", f"path: '{SAMPLE_UT1}'")

@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from policies.groups import GroupResolver, parse_network
-from policies.model import Group
+from classgate.policies.groups import GroupResolver, parse_network
+from classgate.policies.model import Group
 
 GROUPS = [
     Group("students", (ipaddress.ip_network("10.10.0.0/16"),)),
@@ -49,7 +49,7 @@ def test_group_of_accepts_a_mapping_and_no_groups():
 
 
 def test_cache_stays_bounded():
-    from policies import groups as module
+    from classgate.policies import groups as module
 
     resolver = GroupResolver(GROUPS)
     for i in range(module._CACHE_LIMIT + 10):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
-from lang_paths import SAMPLES
 
-from policies.document import read_document
-from policies.errors import PolicyError
+from classgate.policies.document import read_document
+from classgate.policies.errors import PolicyError
+from tests.policies.lang_paths import SAMPLES
 
 DEPARTMENT = """\
 classgate: 1

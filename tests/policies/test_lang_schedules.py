@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from policies.model import Schedule, TimeWindow
-from policies.schedules import END_OF_DAY, active_schedules, parse_dates, parse_days, parse_time
+from classgate.policies.model import Schedule, TimeWindow
+from classgate.policies.schedules import END_OF_DAY, active_schedules, parse_dates, parse_days, parse_time
 
 
 @pytest.mark.parametrize(("text", "days"), [

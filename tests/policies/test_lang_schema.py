@@ -9,15 +9,15 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-from lang_paths import DOCS_POLICY, SAMPLES
 
-from policies.document import read_document
-from policies.errors import PolicyError
-from policies.schema import SCHEMA_PATH, render
+from classgate.policies.document import read_document
+from classgate.policies.errors import PolicyError
+from classgate.policies.schema import SCHEMA_PATH, render
+from tests.policies.lang_paths import DOCS_POLICY, SAMPLES
 
 
 def test_committed_schema_is_up_to_date():
-    assert SCHEMA_PATH.read_text(encoding="utf-8") == render(), "run: .venv/bin/python -m policies.schema"
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == render(), "run: .venv/bin/python -m classgate.policies.schema"
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from policies.document import read_document
-from policies.errors import PolicyError
+from classgate.policies.document import read_document
+from classgate.policies.errors import PolicyError
 
 HEAD = "classgate: 1\nname: t\n"  # lines 1-2 of every case below
 

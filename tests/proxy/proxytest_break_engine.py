@@ -3,7 +3,7 @@
 Proves fail-closed end to end: the proxy must answer with the "filter error" page, never pass.
 """
 
-from policies.engine import Policy
+from classgate.policies.engine import Policy
 
 
 def _explode(self, *args, **kwargs):

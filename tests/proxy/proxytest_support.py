@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the proxytest_* helper modules
 
-from proxytest_certs import make_origin_pki
-from proxytest_origin import Origin, start_origin
+from tests.proxy.proxytest_certs import make_origin_pki
+from tests.proxy.proxytest_origin import Origin, start_origin
 
 REPO = HERE.parents[1]
 VENV_BIN = Path(sys.executable).parent

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from mitmproxy import tcp
 from mitmproxy.test import taddons, tflow
 from OpenSSL import SSL
-from proxytest_support import GUEST, STUDENT, TEACHER, TEST_POLICY, UNKNOWN
-from proxytest_tls import hello_data, tls_start
 
-from metrics import Metrics
-from policies import Policy
-from proxy.addons.request_filter import RequestFilter
-from proxy.addons.safesearch import SafeSearch
-from proxy.addons.tcp_gate import TcpGate
-from proxy.addons.tls_gate import TlsGate
-from proxy.addons.usage_metrics import UsageMetrics
-from proxy.failsafe import FailSafe
-from proxy.policy_holder import PolicyHolder
+from classgate.metrics import Metrics
+from classgate.policies import Policy
+from classgate.proxy.addons.request_filter import RequestFilter
+from classgate.proxy.addons.safesearch_rewrite import SafeSearchRewrite
+from classgate.proxy.addons.tcp_gate import TcpGate
+from classgate.proxy.addons.tls_gate import TlsGate
+from classgate.proxy.addons.usage_metrics import UsageMetrics
+from classgate.proxy.clock import Clock
+from classgate.proxy.context import FilterContext
+from classgate.proxy.failsafe import FailSafe
+from classgate.proxy.metric_labels import gateway_metrics
+from classgate.proxy.policy_holder import PolicyHolder
+from classgate.proxy.verdict import NoSink, Verdict, verdict_of
+from tests.proxy.proxytest_support import GUEST, STUDENT, TEACHER, TEST_POLICY, UNKNOWN
+from tests.proxy.proxytest_tls import hello_data, tls_start
 
 MONDAY_0900 = "2026-11-23 09:00"  # class hours
 MONDAY_1200 = "2026-11-23 12:00"
@@ -34,7 +40,21 @@ def holder(tmp_path):
 
 @pytest.fixture
 def metrics():
-    return Metrics(process_metrics=False) if "process_metrics" in Metrics.__init__.__code__.co_varnames else Metrics()
+    return gateway_metrics(process_metrics=False)
+
+
+def context(holder: PolicyHolder, failsafe: FailSafe | None = None, metrics: Metrics | None = None,
+            now: str | None = None) -> FilterContext:
+    """The components' shared context as the gateway builder makes it (metrics: counted by UsageMetrics)."""
+    clock = Clock(dt.datetime.fromisoformat(now)) if now else Clock()
+    sink = UsageMetrics(metrics) if metrics is not None else NoSink()
+    return FilterContext(holder, failsafe or FailSafe(metrics), clock, verdicts=sink)
+
+
+def verdict(f) -> Verdict:
+    v = verdict_of(f)
+    assert v is not None, "no verdict recorded on the flow"
+    return v
 
 
 def sample(m: Metrics, name: str, **labels) -> float:
@@ -65,21 +85,20 @@ def make_flow(client_ip: str, url: str, headers: dict[str, str] | None = None, s
         (UNKNOWN, "http://blocked.test/", MONDAY_0900, "block", "harmful", "gambling"),
     ],
 )
-def test_filter_decides_on_the_full_url(holder, monkeypatch, client, url, now, action, rule, category):
-    monkeypatch.setenv("CLASSGATE_TEST_NOW", now)
-    addon = RequestFilter(holder, FailSafe())
+def test_filter_decides_on_the_full_url(holder, client, url, now, action, rule, category):
+    addon = RequestFilter(context(holder, now=now))
     with taddons.context(addon):
         f = make_flow(client, url)
         addon.requestheaders(f)
-    meta = f.metadata["classgate"]
-    assert (meta["action"], meta["rule"], meta["category"]) == (action, rule, category)
-    assert meta["error"] is False
+    v = verdict(f)
+    assert (v.action, v.rule, v.category) == (action, rule, category)
+    assert v.error is False
     if action == "block":
         assert f.response.status_code == 403
-        assert meta["ref"] and f.response.headers["X-Classgate-Ref"] == meta["ref"]
-        assert meta["ref"] in f.response.text
+        assert v.ref and f.response.headers["X-Classgate-Ref"] == v.ref
+        assert v.ref in f.response.text
     else:
-        assert f.response is None and meta["ref"] is None
+        assert f.response is None and v.ref is None
 
 
 @pytest.mark.parametrize(
@@ -98,11 +117,11 @@ def test_filter_decides_on_the_full_url(holder, monkeypatch, client, url, now, a
     ],
 )
 def test_mismatched_names_are_decided_never_waved_through(holder, url, headers, sni, action):
-    addon = RequestFilter(holder, FailSafe())
+    addon = RequestFilter(context(holder))
     with taddons.context(addon):
         f = make_flow(TEACHER, url, headers, sni)
         addon.requestheaders(f)
-    assert f.metadata["classgate"]["action"] == action
+    assert verdict(f).action == action
 
 
 @pytest.mark.parametrize(
@@ -110,7 +129,7 @@ def test_mismatched_names_are_decided_never_waved_through(holder, url, headers, 
     [(None, "Trang này đã bị chặn"), ("en-GB,en;q=0.9", "This page is blocked"), ("vi", "Cờ bạc")],
 )
 def test_block_page_language(holder, accept_language, expected):
-    addon = RequestFilter(holder, FailSafe())
+    addon = RequestFilter(context(holder))
     with taddons.context(addon):
         f = make_flow(STUDENT, "http://blocked.test/", {"Accept-Language": accept_language} if accept_language else {})
         addon.requestheaders(f)
@@ -120,7 +139,7 @@ def test_block_page_language(holder, accept_language, expected):
 
 
 def test_hostile_url_is_reflected_inert(holder):
-    addon = RequestFilter(holder, FailSafe())
+    addon = RequestFilter(context(holder))
     with taddons.context(addon):
         f = make_flow(STUDENT, 'http://blocked.test/<script>alert(1)</script>?q="><script>x</script>')
         addon.requestheaders(f)
@@ -149,21 +168,21 @@ def test_fail_closed(holder, monkeypatch, metrics, break_it):
     else:
         holder.policy = None
     failsafe = FailSafe(metrics)
-    addon = RequestFilter(holder, failsafe)
+    addon = RequestFilter(context(holder, failsafe))
     with taddons.context(addon):
         f = make_flow(TEACHER, url, sni=sni)
         addon.requestheaders(f)
     assert f.response is not None and f.response.status_code == 403
     assert "Bộ lọc tạm thời gặp lỗi" in f.response.text
-    meta = f.metadata["classgate"]
-    assert (meta["action"], meta["tier"], meta["error"]) == ("block", "error", True)
+    v = verdict(f)
+    assert (v.action, v.tier, v.error) == ("block", "error", True)
     assert failsafe.count == 1
     assert sample(metrics, "classgate_filter_errors_total", stage="request") == 1
 
 
 def test_fail_closed_logs_once_per_cause(holder, monkeypatch, caplog):
     monkeypatch.setattr(Policy, "decide", lambda *a, **k: 1 / 0)
-    addon = RequestFilter(holder, FailSafe())
+    addon = RequestFilter(context(holder))
     with taddons.context(addon):
         for _ in range(5):
             f = make_flow(TEACHER, "http://allowed.test/")
@@ -174,7 +193,7 @@ def test_fail_closed_logs_once_per_cause(holder, monkeypatch, caplog):
 
 
 def test_each_flow_keeps_the_policy_it_started_with(holder, tmp_path):
-    addon = RequestFilter(holder, FailSafe())
+    addon = RequestFilter(context(holder))
     with taddons.context(addon):
         f = make_flow(TEACHER, "http://allowed.test/")
         addon.requestheaders(f)
@@ -197,24 +216,24 @@ def test_each_flow_keeps_the_policy_it_started_with(holder, tmp_path):
 )
 def test_safesearch_rewrites(holder, url, extra_headers, engine, check):
     failsafe = FailSafe()
-    filt, ss = RequestFilter(holder, failsafe), SafeSearch(holder, failsafe)
+    filt, ss = RequestFilter(context(holder, failsafe)), SafeSearchRewrite(context(holder, failsafe))
     with taddons.context(filt, ss):
         f = make_flow(TEACHER, url, extra_headers)
         filt.requestheaders(f)
         ss.requestheaders(f)
     assert f.response is None
-    assert f.metadata["classgate"]["safesearch"] == engine
+    assert verdict(f).safesearch == engine
     assert check(f.request)
 
 
 def test_safesearch_leaves_blocked_flows_alone(holder):
     failsafe = FailSafe()
-    filt, ss = RequestFilter(holder, failsafe), SafeSearch(holder, failsafe)
+    filt, ss = RequestFilter(context(holder, failsafe)), SafeSearchRewrite(context(holder, failsafe))
     with taddons.context(filt, ss):
         f = make_flow(STUDENT, "http://blocked.test/search?q=x")
         filt.requestheaders(f)
         ss.requestheaders(f)
-    assert f.metadata["classgate"]["safesearch"] is None
+    assert verdict(f).safesearch is None
 
 
 # -- the TLS gate -----------------------------------------------------------------------------------
@@ -235,7 +254,7 @@ def test_safesearch_leaves_blocked_flows_alone(holder):
     ],
 )
 def test_tls_gate(holder, client, sni, mode, ignored):
-    gate = TlsGate(holder, FailSafe())
+    gate = TlsGate(context(holder))
     with taddons.context(gate) as tctx:
         data = hello_data(tctx, client, sni)
         gate.tls_clienthello(data)
@@ -260,7 +279,7 @@ def test_tls_gate(holder, client, sni, mode, ignored):
     ],
 )
 def test_tls_gate_without_sni_judges_the_address(holder, client, server, mode):
-    gate = TlsGate(holder, FailSafe())
+    gate = TlsGate(context(holder))
     with taddons.context(gate) as tctx:
         data = hello_data(tctx, client, None, server=server)
         gate.tls_clienthello(data)
@@ -284,7 +303,7 @@ def test_tls_gate_without_sni_judges_the_address(holder, client, server, mode):
     ],
 )
 def test_tls_gate_judges_a_connect_target_that_disagrees_with_the_sni(holder, client, sni, server, mode, ignored):
-    gate = TlsGate(holder, FailSafe())
+    gate = TlsGate(context(holder))
     with taddons.context(gate) as tctx:
         data = hello_data(tctx, client, sni, server=server)
         gate.tls_clienthello(data)
@@ -295,7 +314,7 @@ def test_tls_gate_judges_a_connect_target_that_disagrees_with_the_sni(holder, cl
 @pytest.mark.parametrize("client", [TEACHER, GUEST])
 def test_tls_gate_fails_closed(holder, monkeypatch, metrics, client):
     monkeypatch.setattr(Policy, "decide_host", lambda *a, **k: 1 / 0)
-    gate = TlsGate(holder, FailSafe(metrics), metrics)
+    gate = TlsGate(context(holder, metrics=metrics))
     with taddons.context(gate) as tctx:
         data = hello_data(tctx, client, "allowed.test")
         gate.tls_clienthello(data)
@@ -316,7 +335,7 @@ def test_tls_gate_fails_closed(holder, monkeypatch, metrics, client):
     ],
 )
 def test_connect(holder, client, host, status):
-    gate = TlsGate(holder, FailSafe())
+    gate = TlsGate(context(holder))
     with taddons.context(gate):
         f = tflow.tflow()
         f.client_conn.peername = (client, 40000)
@@ -331,8 +350,8 @@ def test_connect(holder, client, host, status):
 def test_usage_metrics_counts_each_flow_once(holder, metrics):
     holder.metrics = metrics
     metrics.set_policy(holder.policy.version, 0.0, holder.policy.categories, holder.policy.groups, "file")
-    failsafe = FailSafe(metrics)
-    filt, ss, um = RequestFilter(holder, failsafe), SafeSearch(holder, failsafe), UsageMetrics(metrics)
+    ctx = context(holder, metrics=metrics)
+    filt, ss, um = RequestFilter(ctx), SafeSearchRewrite(ctx), UsageMetrics(metrics)
     with taddons.context(filt, ss, um):
         for client, url in [
             (STUDENT, "http://blocked.test/"),
@@ -387,7 +406,7 @@ def _tcp_tunnel(gate: TcpGate, client: str, connect_host: str | None, address: t
     ],
 )
 def test_tcp_gate(holder, client, connect_host, address, refused):
-    gate = TcpGate(holder, FailSafe())
+    gate = TcpGate(context(holder))
     with taddons.context(gate):
         flow, data = _tcp_tunnel(gate, client, connect_host, address)
         assert (data.server.error is not None) is refused
@@ -400,7 +419,7 @@ def test_tcp_gate(holder, client, connect_host, address, refused):
 
 def test_tcp_gate_fails_closed(holder, monkeypatch, metrics):
     monkeypatch.setattr(Policy, "decide_host", lambda *a, **k: 1 / 0)
-    gate = TcpGate(holder, FailSafe(metrics), metrics)
+    gate = TcpGate(context(holder, metrics=metrics))
     with taddons.context(gate):
         _, data = _tcp_tunnel(gate, STUDENT, "allowed.test", ("allowed.test", 22))
     assert data.server.error is not None

@@ -8,9 +8,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from proxy import blockpage
-from proxy.blockpage import BlockInfo, choose_language, render
-from proxy.labels import category_label
+from classgate.proxy import blockpage
+from classgate.proxy.blockpage import BlockInfo, BlockPage, choose_language
+
+render = BlockPage().render
+from classgate.proxy.category_names import category_label
 
 AT = dt.datetime(2026, 11, 23, 9, 5, 7, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
 

@@ -6,7 +6,8 @@ import shutil
 import subprocess
 
 import pytest
-from proxytest_support import ARTIFACTS, TEST_POLICY, ProxyProcess
+
+from tests.proxy.proxytest_support import ARTIFACTS, TEST_POLICY, ProxyProcess
 
 pytestmark = pytest.mark.e2e
 

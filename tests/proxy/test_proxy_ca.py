@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from cryptography import x509
 
-from agent.cli import main
-from proxy.ca import CA_COMMON_NAME, CaError, ensure_ca
+from classgate.agent.cli import main
+from classgate.proxy.ca import CA_COMMON_NAME, CaError, ensure_ca
 
 
 def test_created_once_with_a_private_key(tmp_path):

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from mitmproxy import hooks
 from mitmproxy.test import taddons, tflow
-from proxytest_support import STUDENT, TEST_POLICY
 
-from metrics import Metrics
-from proxy.addons import Classgate, components, default_addons
-from proxy.addons.ca_page import CaPage
-from proxy.ca import ensure_ca
-from proxy.failsafe import FailSafe
-from proxy.policy_holder import PolicyHolder
+from classgate.proxy.addons import Classgate, UsageMetrics, components, default_addons
+from classgate.proxy.addons.ca_page import CaPage
+from classgate.proxy.addons.chain import ON_ERROR, ChainError, known_hooks
+from classgate.proxy.ca import ensure_ca
+from classgate.proxy.context import FilterContext
+from classgate.proxy.failsafe import FailSafe
+from classgate.proxy.metric_labels import gateway_metrics
+from classgate.proxy.policy_holder import PolicyHolder
+from tests.proxy.proxytest_support import STUDENT, TEST_POLICY
 
 
 class Recorder:
@@ -62,7 +65,8 @@ def test_ca_page_is_served_under_a_block_everything_policy(tmp_path):
     holder = PolicyHolder(path, cache_dir=tmp_path / "c")
     holder.load()
     ca = ensure_ca(tmp_path / "state")
-    [addon] = default_addons(holder, Metrics())
+    counter = UsageMetrics(gateway_metrics(process_metrics=False))
+    [addon] = default_addons(FilterContext(holder, FailSafe(), verdicts=counter), counter)
     with taddons.context(addon) as tctx:
         tctx.options.update(confdir=str(ca.directory))
         for url, status in [("http://classgate.ca/", 200), ("http://classgate.ca/classgate-ca.crt", 200),
@@ -81,7 +85,65 @@ def test_ca_page_is_served_under_a_block_everything_policy(tmp_path):
 
 
 def test_components_order_is_the_documented_one(tmp_path):
-    names = [type(c).__name__ for c in components(PolicyHolder(), Metrics(), FailSafe())]
-    assert names == ["PrivacyLog", "PolicySource", "CaPage", "TlsGate", "TcpGate", "RequestFilter", "SafeSearch",
-                     "UsageMetrics"]
-    assert CaPage in {type(c) for c in components(PolicyHolder(), None, FailSafe())}
+    counter = UsageMetrics(gateway_metrics(process_metrics=False))
+    names = [type(c).__name__ for c in components(FilterContext(PolicyHolder(), FailSafe()), counter)]
+    assert names == ["PrivacyLog", "PolicySource", "CaPage", "TlsGate", "TcpGate", "RequestFilter",
+                     "SafeSearchRewrite", "UsageMetrics"]
+    assert CaPage in {type(c) for c in components(FilterContext(PolicyHolder(), FailSafe()))}
+
+
+class Stray:
+    def tls_established_client(self, data) -> None:  # a real mitmproxy hook the chain has no policy for
+        pass
+
+    def reload_later(self) -> None:  # not a mitmproxy hook: ignored
+        pass
+
+
+def test_a_component_hook_the_chain_does_not_know_fails_at_construction():
+    with pytest.raises(ChainError, match="tls_established_client"):
+        Classgate([Stray()], FailSafe())
+
+
+def test_every_hook_with_an_error_policy_is_a_mitmproxy_hook():
+    # A misspelt key in ON_ERROR would forward a hook mitmproxy never calls.
+    assert set(ON_ERROR) <= known_hooks()
+
+
+def test_the_hook_registry_is_complete_in_a_fresh_interpreter():
+    # mitmproxy fills hooks.all_hooks as modules are imported: the chain must not depend on import order
+    # (once, `classgate run` built the chain before the HTTP layer was imported and filtered nothing).
+    import subprocess
+    import sys
+
+    code = ("from classgate.proxy.addons.chain import known_hooks; "
+            "assert {'requestheaders', 'tls_clienthello', 'tcp_start', 'dns_request'} <= known_hooks()")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_chain_forwards_every_hook_its_components_implement():
+    counter = UsageMetrics(gateway_metrics(process_metrics=False))
+    parts = components(FilterContext(PolicyHolder(), FailSafe()), counter)
+    chain = Classgate(parts, FailSafe())
+    implemented = {name for name in hooks.all_hooks for c in parts if callable(getattr(c, name, None))}
+    assert implemented == set(chain.hooks)
+    assert all(callable(getattr(chain, name)) for name in implemented)
+
+
+def test_async_component_hooks_are_awaited_in_order():
+    import asyncio
+
+    log: list = []
+
+    class Slow:
+        async def running(self) -> None:
+            await asyncio.sleep(0)
+            log.append("slow")
+
+    class Quick:
+        def running(self) -> None:
+            log.append("quick")
+
+    chain = Classgate([Slow(), Quick()], FailSafe())
+    asyncio.run(chain.running())
+    assert log == ["slow", "quick"]

@@ -12,7 +12,8 @@ import ssl
 import urllib.request
 
 import pytest
-from proxytest_support import GUEST, STUDENT, TEACHER, UNKNOWN, curl
+
+from tests.proxy.proxytest_support import GUEST, STUDENT, TEACHER, UNKNOWN, curl
 
 pytestmark = pytest.mark.e2e
 
@@ -227,7 +228,7 @@ def test_log_has_refs_but_no_client_addresses(proxy):
 
 
 def test_a_broken_engine_blocks_in_the_real_proxy(tmp_path, origin, origin_pki):
-    from proxytest_support import HERE, TEST_POLICY, ProxyProcess
+    from tests.proxy.proxytest_support import HERE, TEST_POLICY, ProxyProcess
 
     policy = tmp_path / "policy.yaml"
     policy.write_text(TEST_POLICY, encoding="utf-8")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from proxytest_support import TEST_POLICY
 
-from metrics import Metrics
-from proxy.policy_holder import PolicyHolder
-from proxy.precompile import precompile
+from classgate.metrics import Metrics
+from classgate.proxy.metric_labels import gateway_metrics
+from classgate.proxy.policy_holder import PolicyHolder
+from classgate.proxy.precompile import precompile
+from tests.proxy.proxytest_support import TEST_POLICY
 
 
 def sample(m: Metrics, name: str, **labels) -> float:
@@ -25,7 +26,7 @@ def policy_file(tmp_path):
 
 @pytest.mark.parametrize("isolate", [True, False])
 def test_reload_swaps_a_valid_policy(tmp_path, policy_file, isolate):
-    m = Metrics()
+    m = gateway_metrics()
     h = PolicyHolder(policy_file, cache_dir=tmp_path / "compiled", metrics=m, isolate_compile=isolate)
     first = h.load()
     policy_file.write_text(TEST_POLICY.replace("[blocked.test]", "[blocked.test, more.test]"), encoding="utf-8")
@@ -41,7 +42,7 @@ def test_reload_swaps_a_valid_policy(tmp_path, policy_file, isolate):
     ["classgate: 1\nname: [\n", TEST_POLICY.replace("default: allow", "default: maybe")],
 )
 def test_invalid_reload_keeps_the_running_policy(tmp_path, policy_file, caplog, isolate, bad):
-    m = Metrics()
+    m = gateway_metrics()
     h = PolicyHolder(policy_file, cache_dir=tmp_path / "compiled", metrics=m, isolate_compile=isolate)
     first = h.load()
     policy_file.write_text(bad, encoding="utf-8")

@@ -11,7 +11,8 @@ import time
 import urllib.request
 
 import pytest
-from proxytest_support import (
+
+from tests.proxy.proxytest_support import (
     HERE,
     REPO,
     STUDENT,
@@ -181,7 +182,7 @@ def test_mitmdump_script(tmp_path, origin, origin_pki):
                CLASSGATE_TEST_ORIGIN_HTTPS=str(origin.https_port), CLASSGATE_TEST_NOW="2026-11-23 09:00")
     cmd = [str(VENV_BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port),
            "--set", f"confdir={tmp_path / 'conf'}", "--set", "connection_strategy=lazy",
-           "-s", str(REPO / "proxy" / "mitmdump_script.py"), "-s", str(HERE / "proxytest_redirect.py"),
+           "-s", str(REPO / "agent" / "mitmdump_script.py"), "-s", str(HERE / "proxytest_redirect.py"),
            "--set", f"classgate_policy={policy}", "--set", f"classgate_state_dir={tmp_path / 'state'}"]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

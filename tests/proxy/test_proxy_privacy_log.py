@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from proxy.addons.privacy_log import ClientAddressFilter
+from classgate.proxy.addons.privacy_log import ClientAddressFilter
 
 
 def record(level: int, msg: str, client=("10.10.3.7", 51234)) -> logging.LogRecord:

@@ -1,0 +1,158 @@
+"""Building (or finding in the cache) the compiled index for everything a policy's rules can look up.
+
+Lists included by categories keep their own names ("ut1/gambling") so a decision can say which list
+matched; a category's inline entries become the list "category:<name>" and a rule's `domains`/`urls`
+become "rule:<position>". The cache file is named by a digest of every list file's bytes and every inline
+entry, so a changed list can never be served from a stale index.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+
+from classgate.policies.errors import PolicyError, Problem
+from classgate.policies.index.table import (
+    MAGIC,
+    DomainIndex,
+    IndexFormatError,
+    IndexInput,
+    build_index,
+    write_index,
+)
+from classgate.policies.lists import READER_VERSION, list_files, read_list
+from classgate.policies.lists.lines import url_key
+from classgate.policies.model import Document
+
+log = logging.getLogger("classgate.policy")
+
+
+@dataclass(frozen=True)
+class ListRef:
+    """A list to index: read from disk (source, list_name) or given inline (domains, urls)."""
+
+    name: str
+    source: str | None = None
+    list_name: str | None = None
+    domains: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()
+
+
+def included_list_files(doc: Document, *, missing: str = "raise") -> list[Path]:
+    """Every list file the document's categories include, in order (the files a compile reads).
+
+    `missing`: "raise" (FileNotFoundError naming the category) or "keep" (where the list was, so a file
+    watcher notices it coming back). An include of an unknown source raises KeyError in both modes."""
+    out: list[Path] = []
+    for category in doc.categories.values():
+        for include in category.include:
+            source_name, _, list_name = include.partition("/")
+            source = doc.sources.get(source_name)
+            if source is None:
+                raise KeyError(f"category {category.name}: unknown source {source_name!r}")
+            try:
+                out.extend(list_files(source, list_name or None))
+            except OSError as exc:
+                if missing == "raise":
+                    raise FileNotFoundError(f"category {category.name}: {exc}") from None
+                out.append(source.path / list_name if list_name else source.path)
+    return out
+
+
+def plan_lists(doc: Document) -> tuple[list[ListRef], dict[str, tuple[str, ...]], list[Problem]]:
+    """The lists to index and, for each list name, the categories it feeds; problems for bad includes."""
+    refs: dict[str, ListRef] = {}
+    categories_of: dict[str, list[str]] = {}
+    problems: list[Problem] = []
+    for cat in doc.categories.values():
+        for include in cat.include:
+            src_name, _, list_name = include.partition("/")
+            source = doc.sources.get(src_name)
+            if source is None:
+                problems.append(Problem.at(cat.pos, f"category {cat.name!r}: unknown source {src_name!r}"))
+                continue
+            try:
+                list_files(source, list_name or None)
+            except FileNotFoundError as exc:
+                problems.append(Problem.at(cat.pos, f"category {cat.name!r}: include {include!r}: {exc}"))
+                continue
+            refs.setdefault(include, ListRef(include, src_name, list_name or None))
+            categories_of.setdefault(include, []).append(cat.name)
+        if cat.domains or cat.urls:
+            name = f"category:{cat.name}"
+            refs[name] = ListRef(name, domains=cat.domains, urls=cat.urls)
+            categories_of.setdefault(name, []).append(cat.name)
+    for position, rule in enumerate(doc.rules):
+        if rule.domains or rule.urls:
+            name = f"rule:{position}"
+            refs[name] = ListRef(name, domains=rule.domains, urls=rule.urls)
+    return list(refs.values()), {k: tuple(v) for k, v in categories_of.items()}, problems
+
+
+def content_digest(doc: Document, refs: list[ListRef]) -> str:
+    """Digest of every list's name and bytes (and inline entries), in order: names the cached index."""
+    h = xxhash.xxh3_128(MAGIC + f"\0reader{READER_VERSION}".encode())
+    for ref in refs:
+        h.update(f"\0list\0{ref.name}\0".encode())
+        if ref.source is not None:
+            for path in list_files(doc.sources[ref.source], ref.list_name):
+                h.update(f"\0file\0{path.name}\0".encode())
+                h.update(path.read_bytes())
+        else:
+            h.update("\n".join(ref.domains).encode())
+            h.update(b"\0urls\0")
+            h.update("\n".join(ref.urls).encode())
+    return h.hexdigest()
+
+
+def _read(doc: Document, ref: ListRef) -> IndexInput:
+    if ref.source is not None:
+        data = read_list(doc.sources[ref.source], ref.list_name)
+        return IndexInput(ref.name, data.domains, data.urls, data.junk_lines, data.problems)
+    urls = []
+    domains = list(ref.domains)
+    for text in ref.urls:
+        key = url_key(text)
+        if key is not None:
+            (urls if "/" in key else domains).append(key)
+    return IndexInput(ref.name, domains, urls)
+
+
+def load_index(doc: Document, refs: list[ListRef], digest: str, cache_dir: Path | None) -> tuple[DomainIndex, bool]:
+    """The compiled index: mapped from cache_dir when it holds this digest, else built (and cached)."""
+    path = cache_dir / f"index-{digest}.cgidx" if cache_dir is not None else None
+    if path is not None and path.is_file():
+        try:
+            return DomainIndex.open(path), True
+        except (IndexFormatError, OSError, ValueError) as exc:
+            log.warning("rebuilding damaged cached index %s: %s", path, exc)
+    try:
+        data = build_index([_read(doc, ref) for ref in refs])
+    except OSError as exc:
+        raise PolicyError([Problem(getattr(exc, "filename", None) or "<lists>", 0, 0, f"cannot read list: {exc}")])
+    if path is None:
+        return DomainIndex(data), False
+    try:
+        write_index(data, path)
+        _prune(cache_dir, keep=path)
+        return DomainIndex.open(path), False
+    except OSError as exc:  # a read-only or full cache dir costs speed next time, not correctness now
+        log.warning("cannot cache the compiled index in %s: %s", cache_dir, exc)
+        return DomainIndex(data), False
+
+
+KEEP_INDEXES = 4  # the current one plus a few recent: a reload back to the previous lists stays instant
+
+
+def _prune(cache_dir: Path, keep: Path) -> None:
+    """Delete all but the newest few cached indexes. Safe while other workers still map an old one: on
+    POSIX an unlinked file stays readable through existing mappings."""
+    try:
+        found = sorted(cache_dir.glob("index-*.cgidx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in [p for p in found if p != keep][KEEP_INDEXES - 1 :]:
+        old.unlink(missing_ok=True)

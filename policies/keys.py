@@ -1,0 +1,135 @@
+"""The policy format's keys and shapes: the single description the validator and schema.json share.
+
+Extend, never rename: these keys are a contract with admins' files and with tests outside the project.
+"""
+
+from __future__ import annotations
+
+from classgate.policies.shapes import Bool, Enum, Int, ListOf, MapOf, Obj, Spec, Str
+from classgate.policies.vocabulary import (
+    BLOCK_PAGE_LANGUAGES,
+    LIST_FORMATS,
+    SAFE_SEARCH_ENGINES,
+    SAFE_SEARCH_LEVELS,
+)
+
+VERSION = 1
+
+
+def _names(what: str) -> ListOf:
+    return ListOf(Str(), description=f"names of {what}")
+
+
+SOURCE = Obj(
+    what="in a source",
+    required=("format", "path"),
+    fields={
+        "format": Enum(LIST_FORMATS, description="ut1: a folder of <list>/domains and <list>/urls; domains: one "
+                                                 "domain per line; hosts: /etc/hosts lines; adblock: ||domain^ rules"),
+        "path": Str(description="folder (ut1) or file, relative to the policy file"),
+    },
+)
+
+CATEGORY = Obj(
+    what="in a category",
+    fields={
+        "include": ListOf(Str(), description="lists from sources: 'source/list' for ut1 sources, 'source' for "
+                                             "single-file sources"),
+        "domains": ListOf(Str(), description="domains; each also covers its subdomains"),
+        "urls": ListOf(Str(), description="host/path prefixes (UT1 urls semantics)"),
+        "locked": Bool(description="Department only: a school overlay cannot add to this category"),
+    },
+)
+
+GROUP = Obj(
+    what="in a group",
+    fields={"networks": ListOf(Str(), description="client networks (CIDR); the most specific network wins")},
+)
+
+WINDOW = Obj(
+    what="in a schedule window",
+    fields={
+        "days": ListOf(Str(), scalar_ok=True, description="mon-fri, sat,sun, daily, or a list like [mon, wed]"),
+        "dates": Str(description="YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD (inclusive)"),
+        "from": Str(pattern=r"\d{1,2}:\d{2}", hint='; write a time as "HH:MM"', description="HH:MM, local time"),
+        "to": Str(pattern=r"\d{1,2}:\d{2}", hint='; write a time as "HH:MM"',
+                  description="HH:MM (exclusive), or 24:00 for the end of the day"),
+    },
+)
+
+RULE = Obj(
+    what="in a rule",
+    required=("name", "action"),
+    fields={
+        "name": Str(pattern=r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}", hint=" (a rule name: letters, digits, _ . : -)",
+                    description="unique rule name, shown on the block page and in `classgate check`"),
+        "action": Enum(("allow", "block")),
+        "groups": _names("groups (any of); none = every client"),
+        "when": ListOf(Str(), scalar_ok=True, description="a schedule name or a list (any of); none = always"),
+        "categories": _names("categories (any of)"),
+        "domains": ListOf(Str(), description="domains (with subdomains)"),
+        "urls": ListOf(Str(), description="host/path prefixes"),
+        "regex": ListOf(Str(), description="regular expressions searched in the full canonical URL"),
+        "locked": Bool(description="Department only: this rule comes before every school rule"),
+    },
+)
+
+
+def _safe_search(locked_ok: bool) -> Obj:
+    fields: dict[str, Spec] = {e: Enum(SAFE_SEARCH_LEVELS) for e in SAFE_SEARCH_ENGINES}
+    if locked_ok:
+        fields["locked"] = Bool(description="a school overlay cannot lower these levels")
+    return Obj(what="in safe_search", fields=fields)
+
+
+TLS = Obj(
+    what="in tls",
+    fields={
+        "inspect_groups": _names("groups whose devices trust the school CA (HTTPS is inspected)"),
+        "never_decrypt": _names("categories always passed through without decryption"),
+    },
+)
+
+BLOCK_PAGE = Obj(
+    what="in block_page",
+    fields={"contact": Str(description="who to ask (shown on the block page)"), "language": Enum(BLOCK_PAGE_LANGUAGES)},
+)
+
+_COMMON: dict[str, Spec] = {
+    "classgate": Int(const=VERSION, description="format version; always 1"),
+    "sources": MapOf(SOURCE, what="source name"),
+    "categories": MapOf(CATEGORY, what="category name"),
+    "groups": MapOf(GROUP, what="group name"),
+    "schedules": MapOf(ListOf(WINDOW), what="schedule name"),
+    "rules": ListOf(RULE, description="first match wins"),
+    "default": Enum(("allow", "block"), description="the action when no rule matches"),
+    "tls": TLS,
+    "block_page": BLOCK_PAGE,
+}
+
+DEPARTMENT = Obj(
+    what="at the top level",
+    required=("classgate", "name"),
+    description="classgate policy (Department baseline)",
+    fields={
+        "classgate": _COMMON["classgate"],
+        "name": Str(description="policy name"),
+        "overlay": Bool(description="false (or absent) for a Department policy"),
+        "timezone": Str(description="IANA time zone of schedules, e.g. Asia/Ho_Chi_Minh"),
+        **{k: v for k, v in _COMMON.items() if k != "classgate"},
+        "safe_search": _safe_search(locked_ok=True),
+    },
+)
+
+OVERLAY = Obj(
+    what="in a school overlay",
+    required=("classgate", "overlay"),
+    description="classgate school overlay (adds to and tightens the Department policy)",
+    fields={
+        "classgate": _COMMON["classgate"],
+        "overlay": Bool(description="true: this file is a school overlay"),
+        "name": Str(description="school name"),
+        **{k: v for k, v in _COMMON.items() if k != "classgate"},
+        "safe_search": _safe_search(locked_ok=False),
+    },
+)

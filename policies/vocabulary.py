@@ -1,0 +1,39 @@
+"""The policy language's closed vocabularies, each defined once and imported wherever it is used.
+
+Each is a `Literal` type (mypy rejects a misspelt value where one is expected) and the tuple of its values
+derived from that type (for validation, JSON Schema, metric label sets and tests). The proxy hands the
+tuples to `metrics` at start-up (classgate.proxy.metric_labels), so a label value and the value the engine
+produces cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+Action = Literal["allow", "block"]
+ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
+
+# Which part of the policy decided: a locked Department rule, a school rule, a Department rule, the default,
+# or nothing (the request could not be understood or the engine failed: always a block).
+Tier = Literal["locked", "school", "department", "default", "error"]
+TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
+
+# Where a policy object was written: the Department's baseline or the school's overlay.
+Origin = Literal["department", "school"]
+
+SafeSearchEngine = Literal["google", "bing", "duckduckgo", "youtube"]
+SAFE_SEARCH_ENGINES: Final[tuple[SafeSearchEngine, ...]] = get_args(SafeSearchEngine)
+
+SafeSearchLevel = Literal["off", "moderate", "strict"]  # weakest first: a school may only move right
+SAFE_SEARCH_LEVELS: Final[tuple[SafeSearchLevel, ...]] = get_args(SafeSearchLevel)
+
+ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
+LIST_FORMATS: Final[tuple[ListFormat, ...]] = get_args(ListFormat)
+
+BlockPageLanguage = Literal["vi", "en"]
+BLOCK_PAGE_LANGUAGES: Final[tuple[BlockPageLanguage, ...]] = get_args(BlockPageLanguage)
+
+# The group of a client in no group's networks; a group name no policy may declare.
+DEFAULT_GROUP: Final = "default"
+# The category of a destination in no policy category (a decision's `category`, a metric label value).
+UNCATEGORIZED: Final = "uncategorized"

@@ -1,0 +1,25 @@
+"""What the deciding components share: the policy, the fail-closed recorder, the clock, the block page and
+where connection verdicts go. Built once by the gateway builder (classgate.agent.gateway)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from classgate.proxy.clock import REAL_CLOCK, Clock
+from classgate.proxy.failsafe import FailSafe
+from classgate.proxy.policy_holder import PolicyHolder
+from classgate.proxy.responses import BlockResponder
+from classgate.proxy.verdict import NoSink, VerdictSink
+
+
+@dataclass(frozen=True)
+class FilterContext:
+    holder: PolicyHolder
+    failsafe: FailSafe
+    clock: Clock = REAL_CLOCK
+    verdicts: VerdictSink = field(default_factory=NoSink)
+    responder: BlockResponder = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "responder", BlockResponder(self.clock))
+

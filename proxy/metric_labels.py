@@ -1,0 +1,32 @@
+"""The label vocabulary the gateway's metrics are built with: every closed set from where it is defined.
+
+`classgate.metrics` imports no sibling package; the proxy, which knows both sides, hands it the values
+the engine and the gates actually produce, so a dashboard's label and the engine's value cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from classgate.metrics import Metrics
+from classgate.metrics.labels import LabelVocabulary
+from classgate.policies.vocabulary import ACTIONS, DEFAULT_GROUP, SAFE_SEARCH_ENGINES, TIERS, UNCATEGORIZED
+from classgate.proxy.failsafe import FAIL_STAGES
+from classgate.proxy.policy_holder import POLICY_SOURCES
+from classgate.proxy.verdict import TLS_MODES
+
+METRIC_LABELS = LabelVocabulary(
+    actions=ACTIONS,
+    tiers=TIERS,
+    tls_modes=TLS_MODES,
+    safesearch_engines=SAFE_SEARCH_ENGINES,
+    filter_stages=FAIL_STAGES,
+    policy_sources=POLICY_SOURCES,
+    uncategorized=UNCATEGORIZED,
+    default_group=DEFAULT_GROUP,
+)
+
+
+def gateway_metrics(**options: Any) -> Metrics:
+    """A `Metrics` for the gateway (options as for `Metrics`: process_metrics, clock, topsites sizes)."""
+    return Metrics(METRIC_LABELS, **options)
