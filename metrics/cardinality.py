@@ -35,6 +35,7 @@ def max_series(vocabulary: L.LabelVocabulary, categories: int, groups: int, *, s
         "classgate_tls_connections_total": len(vocabulary.tls_modes) + 1,
         "classgate_safesearch_rewrites_total": len(vocabulary.safesearch_engines) + 1,
         "classgate_filter_errors_total": len(vocabulary.filter_stages) + 1,
+        "classgate_malformed_requests_total": len(vocabulary.malformed_parts) + 1,
         "classgate_decision_duration_seconds": len(DECISION_BUCKETS) + 1 + 2,  # buckets, +Inf, _sum, _count
         "classgate_policy_reloads_total": len(L.RELOAD_RESULTS),
         # build_info, policy_info, policy_loaded_timestamp, policy_categories, policy_groups,
@@ -64,6 +65,8 @@ def typical_series(vocabulary: L.LabelVocabulary, categories: int, groups: int, 
         + fixed["classgate_safesearch_rewrites_total"]
         - 1
         + fixed["classgate_filter_errors_total"]
+        + fixed["classgate_malformed_requests_total"]
+        - 1
         + fixed["classgate_decision_duration_seconds"]
         + fixed["classgate_policy_reloads_total"]
         + fixed["state"]

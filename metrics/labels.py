@@ -30,12 +30,14 @@ class LabelVocabulary:
     tls_modes: tuple[str, ...]  # intercepted, passthrough, refused
     safesearch_engines: tuple[str, ...]
     filter_stages: tuple[str, ...]  # where a fail-closed event happened
+    malformed_parts: tuple[str, ...]  # which part of a request refused as malformed was wrong
     policy_sources: tuple[str, ...]  # where the policy in force came from (a file, the Department sync)
     uncategorized: str  # the category of a destination in no policy category
     default_group: str  # the group of a client in no group's networks
 
     def __post_init__(self) -> None:
-        for name in ("actions", "tiers", "tls_modes", "safesearch_engines", "filter_stages", "policy_sources"):
+        for name in ("actions", "tiers", "tls_modes", "safesearch_engines", "filter_stages", "malformed_parts",
+                     "policy_sources"):
             values = getattr(self, name)
             if not values or OTHER in values or len(set(values)) != len(values):
                 raise ValueError(f"label vocabulary {name}: {values!r} must be distinct values without {OTHER!r}")

@@ -60,11 +60,16 @@ class Metrics:
             "Internal errors inside the filter; each one was answered with a block (fail closed).",
             "stage", v.filter_stages, show_other=True,
         )
+        self.malformed = LabelledCounter(
+            "classgate_malformed_requests",
+            "Requests refused with 400 before any decision because they break HTTP's grammar, by the part.",
+            "part", v.malformed_parts,
+        )
         self.reloads = LabelledCounter(
             "classgate_policy_reloads", "Policy loads: succeeded, or rejected (the previous policy stayed).",
             "result", L.RELOAD_RESULTS,
         )
-        for counter in (self.tls, self.safesearch, self.filter_errors, self.reloads):
+        for counter in (self.tls, self.safesearch, self.filter_errors, self.malformed, self.reloads):
             r.register(counter)
 
         self.topsites = TopSites(
@@ -118,6 +123,10 @@ class Metrics:
     def record_filter_error(self, stage: str) -> None:
         """A fail-closed event at `stage` (request, connect, tls, safesearch, response): the request was blocked."""
         self.filter_errors.inc(stage)
+
+    def record_malformed(self, part: str) -> None:
+        """A request refused as malformed (400) before any decision; `part` says what was wrong."""
+        self.malformed.inc(part)
 
     def record_reload(self, ok: bool) -> None:
         self.reloads.inc("succeeded" if ok else "rejected")

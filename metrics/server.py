@@ -27,13 +27,13 @@ class MetricsServer:
     def __init__(self, httpd: ThreadingHTTPServer):
         self._httpd = httpd
         self._stopping = threading.Event()
-        self.host, self.port = httpd.server_address[:2]
+        self.host, self.port = str(httpd.server_address[0]), int(httpd.server_address[1])
         self._thread = threading.Thread(target=self._serve, name="classgate-metrics", daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in str(self.host) else self.host
+        host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
     def _serve(self) -> None:

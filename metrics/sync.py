@@ -48,10 +48,11 @@ REASONS = (
     "too_large",  # a download exceeded its size cap
     "invalid_policy",  # verified, but the policy inside does not compile
     "storage",  # could not write the state directory
+    "internal",  # a bug in the sync agent
 )
 _REASONS = frozenset(REASONS)
 # A bundle is refused after it was downloaded, so transport reasons do not apply to it.
-REJECT_REASONS = ("verify", "expired", "rollback", "too_large", "invalid_policy", "storage")
+REJECT_REASONS = ("verify", "expired", "rollback", "too_large", "invalid_policy")
 _REJECT_REASONS = frozenset(REJECT_REASONS)
 
 

@@ -112,7 +112,8 @@ class SpaceSaving:
     def top(self, n: int) -> tuple[list[dict[str, object]], int]:
         """The `n` largest counters that `min_clients` distinct clients reached, and how many were hidden."""
         ranked = sorted(self._counters.items(), key=lambda kv: (-kv[1].count, kv[0]))
-        shown, hidden = [], 0
+        shown: list[dict[str, object]] = []
+        hidden = 0
         for key, c in ranked:
             if len(c.clients) < self.min_clients:
                 hidden += 1

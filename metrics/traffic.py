@@ -68,7 +68,7 @@ class TrafficCounters(Collector):
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             requests = [(k, list(v)) for k, v in self._requests.items()]
-            blocked = list(self._blocked.items())
+            blocked: list[tuple[tuple[str, str], int]] = list(self._blocked.items())
             buckets, total = list(self._buckets), self._sum
         for i, (name, doc) in enumerate(
             (
@@ -89,8 +89,8 @@ class TrafficCounters(Collector):
             "Requests blocked, by category and by the tier of the rule that blocked.",
             labels=["category", "tier"],
         )
-        for key, count in blocked:
-            family.add_metric(list(key), count)
+        for blocked_key, count in blocked:
+            family.add_metric(list(blocked_key), count)
         yield family
         cumulative, running = [], 0
         for bound, count in zip((*DECISION_BUCKETS, float("inf")), buckets):

@@ -24,6 +24,7 @@ from classgate.policies.model import (
     Category,
     Document,
     Group,
+    LocalService,
     Rule,
     SafeSearchSettings,
     Schedule,
@@ -32,7 +33,13 @@ from classgate.policies.model import (
 )
 from classgate.policies.rules import Names, order_warnings, read_rules, shadow_warnings
 from classgate.policies.schedules import read_schedules
-from classgate.policies.settings import read_block_page, read_safe_search, read_tls, tls_positions
+from classgate.policies.settings import (
+    read_block_page,
+    read_local_services,
+    read_safe_search,
+    read_tls,
+    tls_positions,
+)
 from classgate.policies.yamlsource import Val, compose, position, read_text
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -53,6 +60,7 @@ class Draft:
     safe_search: SafeSearchSettings
     tls: TlsSettings
     block_page: BlockPageSettings
+    local_services: tuple[LocalService, ...] = ()
     school_rules: list[Rule] = field(default_factory=list)
 
 
@@ -100,7 +108,7 @@ def read_timezone(node: Val | None, problems: list[Problem]) -> str:
         problems.append(Problem.at(node.pos, f"unknown time zone {name!r}; use an IANA name such as "
                                              f"{DEFAULT_TIMEZONE!r}"))
         return DEFAULT_TIMEZONE
-    return name
+    return str(name)
 
 
 def check_tls(node: Val | None, draft: Draft, problems: list[Problem]) -> None:
@@ -143,6 +151,7 @@ def read_department(top: Val, base: Path, problems: list[Problem]) -> Draft:
         safe_search=read_safe_search(d.get("safe_search")),
         tls=read_tls(d.get("tls")),
         block_page=read_block_page(d.get("block_page")),
+        local_services=read_local_services(d.get("local_services"), problems),
     )
     check_tls(d.get("tls"), draft, problems)
     return draft
@@ -183,6 +192,7 @@ def read_document(path: str | Path, overlay: str | Path | None = None) -> Docume
         safe_search=draft.safe_search,
         tls=draft.tls,
         block_page=draft.block_page,
+        local_services=draft.local_services,
         files=files,
         warnings=tuple(p for p in problems if p.severity == "warning"),
     )

@@ -105,6 +105,9 @@ _COMMON: dict[str, Spec] = {
     "default": Enum(("allow", "block"), description="the action when no rule matches"),
     "tls": TLS,
     "block_page": BLOCK_PAGE,
+    "local_services": ListOf(Str(), description="addresses of the gateway itself that devices may reach through "
+                             "the proxy (every other one is refused): IP, IP:PORT, [IPv6]:PORT or a network "
+                             "such as 10.10.0.1/32"),
 }
 
 DEPARTMENT = Obj(

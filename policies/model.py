@@ -23,7 +23,7 @@ from classgate.policies.vocabulary import (
 )
 
 __all__ = ["DEFAULT_GROUP", "Action", "BlockPageSettings", "Category", "Document", "Group", "IpNetwork",
-           "ListFormat", "Origin", "Rule", "SafeSearchLevel", "SafeSearchSettings", "Schedule", "Source",
+           "ListFormat", "LocalService", "Origin", "Rule", "SafeSearchLevel", "SafeSearchSettings", "Schedule", "Source",
            "Tier", "TimeWindow", "TlsSettings"]
 
 
@@ -119,6 +119,18 @@ class TlsSettings:
 
 
 @dataclass(frozen=True)
+class LocalService:
+    """An address of the gateway itself (or a network of them) that devices may reach through the proxy.
+
+    Every other destination on the gateway (loopback, its interface addresses, link-local, the
+    unspecified address) is refused for every group before the policy is asked."""
+
+    network: IpNetwork
+    port: int | None = None  # None: every port
+    pos: Position | None = None
+
+
+@dataclass(frozen=True)
 class BlockPageSettings:
     contact: str = ""
     language: BlockPageLanguage = "vi"
@@ -139,5 +151,6 @@ class Document:
     safe_search: SafeSearchSettings = SafeSearchSettings()
     tls: TlsSettings = TlsSettings()
     block_page: BlockPageSettings = BlockPageSettings()
+    local_services: tuple[LocalService, ...] = ()
     files: tuple[Path, ...] = ()  # the policy file and overlay, for digests and reload watching
     warnings: tuple[Problem, ...] = ()

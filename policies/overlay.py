@@ -16,7 +16,7 @@ from classgate.policies.errors import Problem
 from classgate.policies.groups import read_groups
 from classgate.policies.rules import Names, read_rules
 from classgate.policies.schedules import read_schedules
-from classgate.policies.settings import read_block_page, read_tls, tighten_safe_search
+from classgate.policies.settings import read_block_page, read_local_services, read_tls, tighten_safe_search
 from classgate.policies.yamlsource import Val
 
 if TYPE_CHECKING:
@@ -103,3 +103,5 @@ def apply(draft: Draft, top: Val, base: Path, problems: list[Problem]) -> None:
         draft.default = s["default"].value
     draft.tls = read_tls(s.get("tls"), draft.tls)
     draft.block_page = read_block_page(s.get("block_page"), draft.block_page)
+    # The school's own box: a school may open its own services on it (a printer portal, a console).
+    draft.local_services = read_local_services(s.get("local_services"), problems, draft.local_services)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import replace
 
 from classgate.policies.errors import Problem
 from classgate.policies.keys import SAFE_SEARCH_ENGINES, SAFE_SEARCH_LEVELS
-from classgate.policies.model import BlockPageSettings, SafeSearchSettings, TlsSettings
+from classgate.policies.model import BlockPageSettings, LocalService, SafeSearchSettings, TlsSettings
 from classgate.policies.yamlsource import Val
 
 # The types' defaults (frozen, so one shared instance is safe).
@@ -56,6 +57,44 @@ def tls_positions(node: Val | None) -> dict[str, list[Val]]:
     if node is None:
         return {}
     return {k: list(v.value) for k, v in node.value.items()}
+
+
+def read_local_services(node: Val | None, problems: list[Problem],
+                        base: tuple[LocalService, ...] = ()) -> tuple[LocalService, ...]:
+    """`local_services` entries: "10.10.0.1", "10.10.0.1:631", "[fd00::1]:443", "10.10.0.0/24"; an overlay adds."""
+    out = list(base)
+    for item in node.value if node else ():
+        service = _local_service(item.value.strip())
+        if service is None:
+            problems.append(Problem.at(item.pos, f"local_services: {item.value!r} is not an address of the "
+                                                 "gateway; write IP, IP:PORT, [IPv6]:PORT or a network (CIDR)"))
+            continue
+        out.append(replace(service, pos=item.pos))
+    return tuple(out)
+
+
+def _local_service(text: str) -> LocalService | None:
+    host, port = text, None
+    if text.startswith("["):
+        inner, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            return None
+        host, port_text = inner, rest[1:]
+        if rest and not port_text.isdigit():
+            return None
+        port = int(port_text) if port_text else None
+    elif text.count(":") == 1:
+        host, port_text = text.split(":")
+        if not port_text.isdigit():
+            return None
+        port = int(port_text)
+    if port is not None and not 0 < port <= 65535:
+        return None
+    try:
+        network = ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        return None
+    return LocalService(network, port)
 
 
 def read_block_page(node: Val | None, base: BlockPageSettings = DEFAULT_BLOCK_PAGE) -> BlockPageSettings:

@@ -29,7 +29,7 @@ def _kind(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    if node.tag == _NULL and node.style is None:
+    if isinstance(node, yaml.ScalarNode) and node.tag == _NULL and node.style is None:
         return "nothing"
     return f"{node.value!r}"
 
@@ -52,7 +52,7 @@ class Spec:
 
     def _scalar(self, node: yaml.Node, file: str, problems: list[Problem], want: str) -> str | None:
         if isinstance(node, yaml.ScalarNode) and not (node.tag == _NULL and node.style is None):
-            return node.value
+            return str(node.value)
         problems.append(Problem.at(position(file, node), f"expected {want}, found {_kind(node)}"))
         return None
 
@@ -222,7 +222,7 @@ class Obj(Spec):
         for key, child in node.value:
             name = key.value if isinstance(key, yaml.ScalarNode) else None
             spec = self.fields.get(name) if isinstance(name, str) else None
-            if spec is None:
+            if spec is None or not isinstance(name, str):
                 near = difflib.get_close_matches(str(name), list(self.fields), n=1, cutoff=0.6)
                 tip = f"; did you mean {near[0]!r}?" if near else f" (known keys: {', '.join(self.fields)})"
                 problems.append(Problem.at(position(file, key), f"unknown key {name!r} {self.what}{tip}"))

@@ -14,8 +14,9 @@ Action = Literal["allow", "block"]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
 # Which part of the policy decided: a locked Department rule, a school rule, a Department rule, the default,
-# or nothing (the request could not be understood or the engine failed: always a block).
-Tier = Literal["locked", "school", "department", "default", "error"]
+# or nothing (the request could not be understood or the engine failed: always a block). "gateway": the
+# gateway protecting itself before the policy is asked (a destination on the gateway, an unverified name).
+Tier = Literal["locked", "school", "department", "default", "error", "gateway"]
 TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
 
 # Where a policy object was written: the Department's baseline or the school's overlay.

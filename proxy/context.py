@@ -1,5 +1,6 @@
-"""What the deciding components share: the policy, the fail-closed recorder, the clock, the block page and
-where connection verdicts go. Built once by the gateway builder (classgate.agent.gateway)."""
+"""What the deciding components share: the policy, the fail-closed recorder, the clock, the block page,
+where connection verdicts go, the gateway's own addresses and its name lookups. Built once by the gateway
+builder (classgate.agent.gateway)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass, field
 
 from classgate.proxy.clock import REAL_CLOCK, Clock
 from classgate.proxy.failsafe import FailSafe
+from classgate.proxy.local_addresses import LocalAddresses
+from classgate.proxy.name_addresses import NameAddresses
 from classgate.proxy.policy_holder import PolicyHolder
 from classgate.proxy.responses import BlockResponder
 from classgate.proxy.verdict import NoSink, VerdictSink
@@ -18,6 +21,8 @@ class FilterContext:
     failsafe: FailSafe
     clock: Clock = REAL_CLOCK
     verdicts: VerdictSink = field(default_factory=NoSink)
+    local: LocalAddresses = field(default_factory=LocalAddresses)
+    names: NameAddresses = field(default_factory=NameAddresses)
     responder: BlockResponder = field(init=False)
 
     def __post_init__(self) -> None:

@@ -13,6 +13,7 @@ from classgate.metrics.labels import LabelVocabulary
 from classgate.policies.vocabulary import ACTIONS, DEFAULT_GROUP, SAFE_SEARCH_ENGINES, TIERS, UNCATEGORIZED
 from classgate.proxy.failsafe import FAIL_STAGES
 from classgate.proxy.policy_holder import POLICY_SOURCES
+from classgate.proxy.request_syntax import MALFORMED_PARTS
 from classgate.proxy.verdict import TLS_MODES
 
 METRIC_LABELS = LabelVocabulary(
@@ -21,6 +22,7 @@ METRIC_LABELS = LabelVocabulary(
     tls_modes=TLS_MODES,
     safesearch_engines=SAFE_SEARCH_ENGINES,
     filter_stages=FAIL_STAGES,
+    malformed_parts=MALFORMED_PARTS,
     policy_sources=POLICY_SOURCES,
     uncategorized=UNCATEGORIZED,
     default_group=DEFAULT_GROUP,

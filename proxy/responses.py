@@ -19,6 +19,22 @@ _HEADERS = {
 }
 
 
+# Bodies up to this size are read and then answered (a blocked form still gets its page); a chunked body,
+# whose size nobody knows, or a larger one is cut instead: mitmproxy reads a body before it sends an answer,
+# and a body that grows past `stream_large_bodies` while an answer waits makes it fail the connection.
+ANSWERED_BODY_LIMIT = 1 << 20
+
+
+def can_answer(request: http.Request) -> bool:
+    """True when a refused request can get an answer; False: kill the flow (never let it through)."""
+    if request.stream or "chunked" in request.headers.get("transfer-encoding", "").lower():
+        return False
+    try:
+        return int(request.headers.get("content-length", "0") or 0) <= ANSWERED_BODY_LIMIT
+    except ValueError:
+        return False
+
+
 class BlockResponder:
     """Makes the 403 answers of blocked requests, in the client's language, with the time on `clock`."""
 

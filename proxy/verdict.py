@@ -17,6 +17,7 @@ from mitmproxy import flow as mflow
 
 from classgate.policies import Decision
 from classgate.policies.vocabulary import DEFAULT_GROUP, UNCATEGORIZED, Action, SafeSearchEngine, Tier
+from classgate.proxy.request_syntax import MalformedPart
 
 # How an HTTPS connection was handled at the TLS gate.
 TlsMode = Literal["intercepted", "passthrough", "refused"]
@@ -89,14 +90,20 @@ def verdict_of(flow: mflow.Flow) -> Verdict | None:
 
 
 class VerdictSink(Protocol):
-    """Where a gate hands a connection it decided without an HTTP flow (see usage_metrics.UsageMetrics)."""
+    """Where a gate hands what it decided without an HTTP flow to count (see usage_metrics.UsageMetrics)."""
 
     def connection_decided(self, verdict: Verdict | None, tls_mode: TlsMode | None) -> None:
         """`verdict` None: the gate failed before it had a decision; `tls_mode` None: not a TLS decision."""
+
+    def malformed_request(self, part: MalformedPart) -> None:
+        """A request refused with 400 before any decision (proxy/request_syntax.py)."""
 
 
 class NoSink:
     """A gateway without metrics: decisions are acted on and not counted."""
 
     def connection_decided(self, verdict: Verdict | None, tls_mode: TlsMode | None) -> None:
+        pass
+
+    def malformed_request(self, part: MalformedPart) -> None:
         pass

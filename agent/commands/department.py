@@ -152,14 +152,16 @@ def prune(repo_dir: Path, keep: int) -> None:
 def serve(repo_dir: Path, listen: str) -> None:
     """Serve DIR/repository over HTTP, with /fleet and /report (for trying it out)."""
     from classgate.agent.department.server import make_server
+    from classgate.proxy.address import parse_address
 
-    host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit():
-        raise click.BadParameter(f"{listen!r}: expected HOST:PORT", param_hint="--listen")
+    try:
+        address = parse_address(listen)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--listen") from None
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with department_errors():
-        server = make_server(repo_dir, host.strip("[]"), int(port))
-    bound_host, bound_port = server.server_address[:2]
+        server = make_server(repo_dir, address.host, address.port)
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     click.echo(f"serving {repo_dir / 'repository'} on http://{bound_host}:{bound_port}/ (fleet: /fleet)",
                err=True)
     try:

@@ -13,12 +13,13 @@ import click
 
 from classgate.agent.commands.options import cache_dir_option, json_option, overlay_option, policy_option
 from classgate.agent.commands.problems import policy_errors, print_warnings
+from classgate.policies import Decision, Policy
 from classgate.policies.errors import Problem
 
 AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S")
 
 
-def _compile(policy_path: Path, overlay_path: Path | None, cache_dir: Path | None) -> tuple[Any, list[Problem]]:
+def _compile(policy_path: Path, overlay_path: Path | None, cache_dir: Path | None) -> tuple[Policy, list[Problem]]:
     """The compiled policy and every warning (the document's and the lists'), without duplicates."""
     from classgate.policies.document import read_document
     from classgate.policies.engine import compile_policy
@@ -34,7 +35,11 @@ def _compile(policy_path: Path, overlay_path: Path | None, cache_dir: Path | Non
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @overlay_option
 @cache_dir_option
-def validate(file: Path, overlay_path: Path | None, cache_dir: Path | None) -> None:
+@click.option("--series", is_flag=True, help="Also print how many metric series a gateway with this policy "
+                                             "exports (for sizing the Department's Prometheus).")
+@click.option("--schools", type=click.IntRange(min=1), default=3000, show_default=True,
+              help="With --series: how many gateways the Department's store holds.")
+def validate(file: Path, overlay_path: Path | None, cache_dir: Path | None, series: bool, schools: int) -> None:
     """Check a policy FILE (and a school overlay) and compile its lists.
 
     Exit 0 when it can be used (warnings are printed); exit 1 with every problem as file:line:col.
@@ -46,6 +51,24 @@ def validate(file: Path, overlay_path: Path | None, cache_dir: Path | None) -> N
     click.echo(f"ok: {name}: {stats.rules} rules, {stats.categories} categories, "
                f"{stats.list_entries} list entries, {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
                f" (version {policy.version})")
+    if series:
+        _print_series(policy, schools)
+
+
+def _print_series(policy: Policy, schools: int) -> None:
+    from classgate.metrics.cardinality import max_series, typical_series
+    from classgate.proxy.metric_labels import METRIC_LABELS
+
+    categories, groups = len(policy.categories), len(policy.groups) - 1  # groups without "default"
+    bound = max_series(METRIC_LABELS, categories, groups)
+    typical = typical_series(METRIC_LABELS, categories, groups)
+    click.echo(f"metric series: {categories} categories, {groups} groups (besides uncategorized and default)")
+    for name, count in bound.items():
+        click.echo(f"  {name:<42} <= {count}")
+    total = sum(bound.values())
+    click.echo(f"  {'upper bound per gateway':<42}    {total}")
+    click.echo(f"  {'typical, forwarded to the Department':<42}  ~ {typical}")
+    click.echo(f"  {schools} schools: typical ~ {typical * schools:,}, upper bound {total * schools:,}")
 
 
 def _client(value: str | None) -> str | None:
@@ -69,7 +92,7 @@ def _at(value: str | None) -> dt.datetime | None:
     raise click.BadParameter(f"{value!r} is not a local time; write \"YYYY-MM-DD HH:MM\"", param_hint="--at")
 
 
-def decision_json(decision: Any, client: str | None, at: dt.datetime | None) -> dict[str, Any]:
+def decision_json(decision: Decision, client: str | None, at: dt.datetime | None) -> dict[str, Any]:
     return {
         "url": decision.url,
         "host": decision.host,
@@ -86,7 +109,7 @@ def decision_json(decision: Any, client: str | None, at: dt.datetime | None) -> 
     }
 
 
-def _explain(url: str, decision: Any, client: str | None, at: dt.datetime | None, policy: Any) -> None:
+def _explain(url: str, decision: Decision, client: str | None, at: dt.datetime | None, policy: Policy) -> None:
     when = f"{at:%Y-%m-%d %H:%M} ({policy.timezone.key})" if at else f"now ({policy.timezone.key})"
     verdict = click.style(decision.action.upper(), fg="red" if decision.action == "block" else "green", bold=True)
     rule = f"rule {decision.rule!r}" if decision.rule else "the default"
@@ -102,7 +125,7 @@ def _explain(url: str, decision: Any, client: str | None, at: dt.datetime | None
         click.echo(f"  matched   {m.category}: {m.entry} (from {m.source})")
 
 
-def _check_lines(stream: TextIO, policy: Any, default_client: str | None, at: dt.datetime | None) -> int:
+def _check_lines(stream: TextIO, policy: Policy, default_client: str | None, at: dt.datetime | None) -> int:
     """One JSON line per input line `URL [CLIENT]`; returns how many lines could not be read."""
     bad = 0
     for raw in stream:

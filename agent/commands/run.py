@@ -167,7 +167,7 @@ def run(
     click.echo("classgate: stopped")
 
 
-def _poll_settings(text: str):
+def _poll_settings(text: str) -> PollSettings:
     """`--sync-interval MIN-MAX` (seconds) as the sync loop's settings; a bad value is a usage error."""
     from classgate.agent.sync.gateway_addon import poll_settings
 

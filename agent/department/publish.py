@@ -21,12 +21,13 @@ from pathlib import Path
 from tuf.api.metadata import TargetFile
 
 from classgate.agent.department.errors import DepartmentError
-from classgate.agent.department.repository import Repository, atomic_write, utcnow
+from classgate.agent.department.repository import Repository, utcnow
 from classgate.agent.sync.verify import (  # one definition of the format
     FILE_PREFIX,
     MANIFEST_FORMAT,
     MANIFEST_TARGET,
 )
+from classgate.policies.atomicfile import atomic_write
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,6 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +40,7 @@ from tuf.api.serialization.json import JSONSerializer
 
 from classgate.agent.department import keys as keystore
 from classgate.agent.department.errors import DepartmentError
+from classgate.policies.atomicfile import atomic_write
 
 DEFAULT_EXPIRY_DAYS = {"root": 365, "targets": 180, "snapshot": 7, "timestamp": 1}
 SETTINGS_FILE = "department.json"
@@ -50,23 +49,6 @@ _SERIALIZER = JSONSerializer(compact=True)
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
-
-
-def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """temp file + fsync + rename: a reader (nginx, a gateway) sees the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 @dataclass
@@ -318,7 +300,8 @@ def prune(repo: Repository, keep: int = 3) -> tuple[int, int]:
         for version in range(max(1, newest - keep + 1), newest + 1):
             path = repo.metadata_dir / f"{version}.targets.json"
             if path.is_file():
-                for name, info in Metadata.from_file(str(path)).signed.targets.items():
+                targets: Metadata[Targets] = Metadata.from_file(str(path))
+                for name, info in targets.signed.targets.items():
                     directory, _, base = name.rpartition("/")
                     kept_targets.add(repo.targets_dir / directory / f"{info.hashes['sha256']}.{base}")
         snapshot_newest = repo.load("snapshot").signed.version

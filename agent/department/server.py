@@ -19,7 +19,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from classgate.agent.department.repository import atomic_write
+from classgate.policies.atomicfile import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,8 @@ from classgate.agent.sync.loop import PollSettings
 from classgate.agent.sync.service import SyncConfig, SyncService
 from classgate.agent.sync.store import Installed
 from classgate.agent.sync.transport import Limits
+from classgate.metrics import Metrics
+from classgate.proxy.policy_holder import PolicyHolder
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +63,8 @@ class SyncAddon:
         url: str,
         trust_root: Path | str | bytes,
         state_dir: Path | str,
-        holder: Any,
-        metrics: Any,
+        holder: PolicyHolder,
+        metrics: Metrics | None,
         overlay_path: Path | str | None = None,
         *,
         poll: PollSettings | None = None,

@@ -26,6 +26,7 @@ from classgate.agent.sync.status import StatusReporter
 from classgate.agent.sync.store import BundleStore, Installed, Staged
 from classgate.agent.sync.transport import CappedFetcher, Limits, post_json
 from classgate.agent.sync.verify import Verifier, classify
+from classgate.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def validate_policy(policy_path: Path, overlay_path: Path | None, cache_dir: Pat
 
 
 class SyncService:
-    def __init__(self, config: SyncConfig, activate: Activator | None = None, metrics: object = None,
+    def __init__(self, config: SyncConfig, activate: Activator | None = None, metrics: Metrics | None = None,
                  schedule: PollSchedule | None = None):
         self.config = config
         self.activate_hook = activate

@@ -8,30 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from classgate.agent.sync.errors import METRIC_REASON, POLICY_REFUSED, REFUSED, Reason
+from classgate.metrics import Metrics
+from classgate.policies.atomicfile import atomic_write
+
 STATUS_FILE = "status.json"
-
-# Our fine-grained reasons -> the metric's bounded reasons (metrics/sync.py REASONS).
-METRIC_REASON = {
-    "network": "network", "timeout": "network", "truncated": "network",
-    "http_error": "http_status",
-    "oversized": "too_large",
-    "bad_metadata": "verify", "bad_signature": "verify", "bad_hash": "verify", "bad_bundle": "verify",
-    "rollback": "rollback",
-    "expired": "expired",
-    "invalid_policy": "invalid_policy", "activate": "invalid_policy",
-    "install": "storage",
-}
-# Failures where the Department's server offered content that we refused (vs. could not reach it).
-REJECTED = {"oversized", "bad_metadata", "bad_signature", "bad_hash", "bad_bundle", "rollback", "expired",
-            "invalid_policy", "activate"}
-
 
 def iso(ts: float | None) -> str | None:
     if ts is None:
@@ -71,9 +57,9 @@ class SyncStatus:
 class StatusReporter:
     """Keeps the SyncStatus, writes it to `state_dir/status.json` and mirrors it to metrics (if any)."""
 
-    def __init__(self, state_dir: Path, metrics: Any = None, url: str = "", gateway: str = ""):
+    def __init__(self, state_dir: Path, metrics: Metrics | None = None, url: str = "", gateway: str = ""):
         self.path = state_dir / STATUS_FILE
-        self.metrics_sync = getattr(metrics, "sync", None)
+        self.metrics_sync = metrics.sync if metrics is not None else None
         self.status = SyncStatus(url=url, gateway=gateway)
         if self.metrics_sync is not None:
             self.metrics_sync.enable()
@@ -97,18 +83,18 @@ class StatusReporter:
                 self.metrics_sync.set_metadata_expiry(s.metadata_expires)
         self.write()
 
-    def failure(self, reason: str, message: str, version: int | None = None) -> None:
+    def failure(self, reason: Reason, message: str, version: int | None = None) -> None:
         s = self.status
         now = time.time()
         s.consecutive_failures += 1
         s.last_error = {"reason": reason, "message": message[:2000], "at": now}
         s.state = "failing" if s.active_version is not None else "no_bundle"
-        if reason in ("invalid_policy", "activate") and version is not None:
+        if reason in POLICY_REFUSED and version is not None:
             s.rejected = {"version": version, "reason": reason, "message": message[:4000], "at": now}
         if self.metrics_sync is not None:
-            self.metrics_sync.record_failure(METRIC_REASON.get(reason, "other"))
-            if reason in REJECTED:
-                self.metrics_sync.record_bundle_rejected(METRIC_REASON.get(reason, "other"))
+            self.metrics_sync.record_failure(METRIC_REASON[reason])
+            if reason in REFUSED:
+                self.metrics_sync.record_bundle_rejected(METRIC_REASON[reason])
         self.write()
 
     def activated(self, version: int, policy_version: str | None, published: str,
@@ -140,19 +126,12 @@ class StatusReporter:
 
 
 def write_status(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".status.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(data, out, indent=2, sort_keys=True)
-            out.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_status(state_dir: Path) -> dict[str, Any]:
     """The status file as written; raises OSError / ValueError (the CLI says which)."""
-    return json.loads((state_dir / STATUS_FILE).read_text())
+    data = json.loads((state_dir / STATUS_FILE).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{state_dir / STATUS_FILE}: not a status object")  # noqa: TRY004 (bad file content)
+    return data

@@ -24,7 +24,7 @@ from tuf.api.metadata import Metadata, Root, TargetFile, Targets
 from tuf.api.serialization import DeserializationError
 from tuf.ngclient import Updater, UpdaterConfig
 
-from classgate.agent.sync.errors import SyncError
+from classgate.agent.sync.errors import Reason, SyncError
 from classgate.agent.sync.transport import CappedFetcher, DeadlineError, OversizedError, TruncatedError
 
 MANIFEST_TARGET = "bundle.json"
@@ -60,7 +60,7 @@ def classify(error: BaseException) -> SyncError:
     """Map python-tuf / transport / OS errors onto our bounded reasons."""
     if isinstance(error, SyncError):
         return error
-    checks: list[tuple[type[BaseException] | tuple[type[BaseException], ...], str]] = [
+    checks: list[tuple[type[BaseException] | tuple[type[BaseException], ...], Reason]] = [
         ((OversizedError, exceptions.DownloadLengthMismatchError), "oversized"),
         (TruncatedError, "truncated"),
         ((DeadlineError, exceptions.SlowRetrievalError), "timeout"),

@@ -112,7 +112,7 @@ def _read(doc: Document, ref: ListRef) -> IndexInput:
     if ref.source is not None:
         data = read_list(doc.sources[ref.source], ref.list_name)
         return IndexInput(ref.name, data.domains, data.urls, data.junk_lines, data.problems)
-    urls = []
+    urls: list[str] = []
     domains = list(ref.domains)
     for text in ref.urls:
         key = url_key(text)
@@ -121,20 +121,25 @@ def _read(doc: Document, ref: ListRef) -> IndexInput:
     return IndexInput(ref.name, domains, urls)
 
 
+def _build(doc: Document, refs: list[ListRef]) -> bytes:
+    try:
+        return build_index([_read(doc, ref) for ref in refs])
+    except OSError as exc:
+        raise PolicyError([Problem(getattr(exc, "filename", None) or "<lists>", 0, 0,
+                                   f"cannot read list: {exc}")]) from None
+
+
 def load_index(doc: Document, refs: list[ListRef], digest: str, cache_dir: Path | None) -> tuple[DomainIndex, bool]:
     """The compiled index: mapped from cache_dir when it holds this digest, else built (and cached)."""
-    path = cache_dir / f"index-{digest}.cgidx" if cache_dir is not None else None
-    if path is not None and path.is_file():
+    if cache_dir is None:
+        return DomainIndex(_build(doc, refs)), False
+    path = cache_dir / f"index-{digest}.cgidx"
+    if path.is_file():
         try:
             return DomainIndex.open(path), True
         except (IndexFormatError, OSError, ValueError) as exc:
             log.warning("rebuilding damaged cached index %s: %s", path, exc)
-    try:
-        data = build_index([_read(doc, ref) for ref in refs])
-    except OSError as exc:
-        raise PolicyError([Problem(getattr(exc, "filename", None) or "<lists>", 0, 0, f"cannot read list: {exc}")])
-    if path is None:
-        return DomainIndex(data), False
+    data = _build(doc, refs)
     try:
         write_index(data, path)
         _prune(cache_dir, keep=path)

@@ -21,9 +21,7 @@ import bisect
 import json
 import mmap
 import operator
-import os
 import struct
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -32,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import xxhash
 
+from classgate.policies.atomicfile import atomic_write
 from classgate.policies.errors import Problem
 
 MAGIC = b"CGIDX002"
@@ -155,16 +154,8 @@ def _layout(dir_bits: int, keys: np.ndarray, sets: np.ndarray, directory: np.nda
 
 
 def write_index(data: bytes, path: Path) -> None:
-    """Write atomically (temp file + rename): a worker never maps a half-written index."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically: a worker never maps a half-written index."""
+    atomic_write(path, data)
 
 
 class IndexFormatError(ValueError):

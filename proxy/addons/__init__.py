@@ -7,9 +7,11 @@ from classgate.proxy.addons.chain import Classgate
 from classgate.proxy.addons.policy_source import PolicySource
 from classgate.proxy.addons.privacy_log import PrivacyLog
 from classgate.proxy.addons.request_filter import RequestFilter
+from classgate.proxy.addons.request_syntax_gate import RequestSyntaxGate
 from classgate.proxy.addons.safesearch_rewrite import SafeSearchRewrite
 from classgate.proxy.addons.tcp_gate import TcpGate
 from classgate.proxy.addons.tls_gate import TlsGate
+from classgate.proxy.addons.upstream_guard import UpstreamGuard
 from classgate.proxy.addons.usage_metrics import UsageMetrics
 from classgate.proxy.context import FilterContext
 
@@ -28,6 +30,8 @@ def components(context: FilterContext, counter: UsageMetrics | None = None) -> l
         PrivacyLog(),
         # First to decide: loads the policy from the options before anything decides, watches its files.
         PolicySource(context.holder),
+        # Before any component reads a request: malformed HTTP is refused (400), never decided.
+        RequestSyntaxGate(context),
         # Before the filter: the CA page must stay reachable for devices still without the CA,
         # even under a block-by-default policy.
         CaPage(),
@@ -39,6 +43,9 @@ def components(context: FilterContext, counter: UsageMetrics | None = None) -> l
         RequestFilter(context),
         # After the filter: rewrites only requests it allowed, under the same policy.
         SafeSearchRewrite(context),
+        # After the gates (which may refuse a connection first): every upstream connection is resolved by
+        # the gateway, refused if it reaches the gateway itself, and pinned to the address checked.
+        UpstreamGuard(context, context.local, context.names),
     ]
     if counter is not None:
         # Last: counts what the others decided (the verdicts on finished flows).
@@ -47,7 +54,8 @@ def components(context: FilterContext, counter: UsageMetrics | None = None) -> l
 
 
 __all__ = [
-    "CaPage", "Classgate", "PolicySource", "PrivacyLog", "RequestFilter", "SafeSearchRewrite", "TcpGate",
-    "TlsGate", "UsageMetrics",
+    "CaPage", "Classgate", "PolicySource", "PrivacyLog", "RequestFilter", "RequestSyntaxGate", "SafeSearchRewrite",
+    "TcpGate",
+    "TlsGate", "UpstreamGuard", "UsageMetrics",
     "components", "default_addons",
 ]

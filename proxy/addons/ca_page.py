@@ -14,8 +14,11 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from mitmproxy import ctx, http
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.addonmanager import Loader
 
+from classgate.policies.canonical import canonical_host
+from classgate.policies.errors import UrlError
 from classgate.proxy.blockpage import choose_language
 from classgate.proxy.ca import fingerprint
 
@@ -33,13 +36,27 @@ def common_name(cert: x509.Certificate) -> str:
     return str(names[0].value) if names else "classgate"
 
 
+def is_host(name: str, host: str) -> bool:
+    """True when `name` as a client wrote it is `host` (canonical): `CLASSGATE.CA.` or `classgate%2Eca` too,
+    so no spelling sends a request for the gateway's own page to the Internet host of that name."""
+    candidate = name.lower().rstrip(".")
+    if candidate == host:
+        return True
+    if candidate.isascii() and "%" not in candidate:
+        return False  # the fast answer for every other request: a plain name that is not ours
+    try:
+        return canonical_host(name) == host
+    except UrlError:
+        return False
+
+
 class CaPage:
     def __init__(self) -> None:
         self._cert: x509.Certificate | None = None
         self._cert_path: Path | None = None
         self.host = DEFAULT_HOST.lower()
 
-    def load(self, loader) -> None:
+    def load(self, loader: Loader) -> None:
         loader.add_option(
             "classgate_ca_host",
             str,
@@ -49,7 +66,11 @@ class CaPage:
 
     def configure(self, updated: set[str]) -> None:
         if "classgate_ca_host" in updated:
-            self.host = ctx.options.classgate_ca_host.lower()  # cached: read on every request
+            raw = ctx.options.classgate_ca_host
+            try:
+                self.host = canonical_host(raw) if raw else ""  # cached: compared on every request
+            except UrlError as e:
+                raise exceptions.OptionsError(f"classgate_ca_host: {e}") from None
 
     def _certificate(self) -> x509.Certificate:
         path = Path(ctx.options.confdir).expanduser() / CERT_NAME
@@ -65,7 +86,7 @@ class CaPage:
         # Host header, not pretty_host: this runs on every request and pretty_host is costly.
         authority = flow.request.host_header or flow.request.host
         name = authority.rsplit(":", 1)[0] if authority.count(":") == 1 else authority
-        if name.lower() != host:
+        if not is_host(name, host):
             return
         try:
             cert = self._certificate()

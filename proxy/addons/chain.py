@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import inspect
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 # mitmproxy registers a hook when the module defining it is imported: import every such module, so the
@@ -67,6 +67,8 @@ ON_ERROR: dict[str, tuple[OnError, FailStage | None]] = {
     "dns_response": (OnError.KILL_FLOW, "request"),
     "dns_error": (OnError.COUNT, "response"),
     "server_connect": (OnError.FAIL_CONNECTION, "connect"),
+    "server_connected": (OnError.LOG, None),
+    "server_connect_error": (OnError.LOG, None),
     # The TLS gate catches its own errors and refuses the connection itself; a raise that still escapes
     # is counted and re-raised, which makes mitmproxy fail that handshake.
     "tls_clienthello": (OnError.RAISE, "tls"),
@@ -109,28 +111,40 @@ class Classgate:
 
     def _dispatcher(self, name: str, implementations: list[Hook]) -> Hook:
         on_error, stage = ON_ERROR[name]
-        if any(inspect.iscoroutinefunction(h) for h in implementations):
-            async def dispatch_async(*args: Any) -> None:
-                for hook in implementations:
-                    try:
-                        result = hook(*args)
-                        if inspect.isawaitable(result):
-                            await result
-                    except Exception as e:  # noqa: BLE001 - the policy for this hook decides
-                        if self._failed(name, on_error, stage, hook, e, args):
-                            return
 
-            return dispatch_async
-
-        def dispatch(*args: Any) -> None:
-            for hook in implementations:
+        # Synchronous while every component is: a coroutine per event would cost every request. The first
+        # component that returns an awaitable (an async hook, or a sync one that needs to wait this once)
+        # turns the rest of this event into a coroutine, which mitmproxy awaits.
+        def dispatch(*args: Any) -> Awaitable[None] | None:
+            for i, hook in enumerate(implementations):
                 try:
-                    hook(*args)
+                    result = hook(*args)
                 except Exception as e:  # noqa: BLE001 - the policy for this hook decides
                     if self._failed(name, on_error, stage, hook, e, args):
-                        return
+                        return None
+                    continue
+                if inspect.isawaitable(result):
+                    return self._finish(name, result, hook, implementations[i + 1:], args)
+            return None
 
         return dispatch
+
+    async def _finish(self, name: str, pending: Awaitable[Any], hook: Hook, rest: list[Hook],
+                      args: tuple[Any, ...]) -> None:
+        on_error, stage = ON_ERROR[name]
+        try:
+            await pending
+        except Exception as e:  # noqa: BLE001 - the policy for this hook decides
+            if self._failed(name, on_error, stage, hook, e, args):
+                return
+        for later in rest:
+            try:
+                result = later(*args)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as e:  # noqa: BLE001 - the policy for this hook decides
+                if self._failed(name, on_error, stage, later, e, args):
+                    return
 
     def _failed(self, name: str, on_error: OnError, stage: FailStage | None, hook: Hook, error: Exception,
                 args: tuple[Any, ...]) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mitmproxy import ctx, exceptions
+from mitmproxy.addonmanager import Loader
 
 from classgate.policies import PolicyError
 from classgate.policies.index.build import included_list_files
@@ -32,8 +33,7 @@ def watched_paths(holder: PolicyHolder) -> list[Path]:
     if doc is not None:
         paths.extend(doc.files)
         paths.extend(included_list_files(doc, missing="keep"))
-    seen: set[Path] = set()
-    return [p for p in paths if not (p in seen or seen.add(p))]
+    return list(dict.fromkeys(paths))
 
 
 def snapshot(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
@@ -55,7 +55,7 @@ class PolicySource:
         self._reload_tasks: set[asyncio.Task] = set()
         self._sighup = False
 
-    def load(self, loader) -> None:
+    def load(self, loader: Loader) -> None:
         loader.add_option("classgate_policy", str, "", "The classgate policy file (YAML).")
         loader.add_option("classgate_overlay", str, "", "The school's overlay file (YAML), optional.")
         loader.add_option(

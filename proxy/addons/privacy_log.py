@@ -21,6 +21,11 @@ _CHATTER = ("client connect", "client disconnect", "client kill connection", "se
 _REFUSAL = "no shared cipher"
 # mitmproxy's TLS failure messages name the destination ("...certificate for www.example.com (...)").
 _DESTINATION = re.compile(r"\b(for|to) (?!<)[^\s()]+")
+# mitmproxy quotes what a client or server sent, as a bytes literal ("Bad HTTP request line: b'GET http://..."):
+# a destination, a path, a student's search. Everything from the literal on is dropped.
+_BYTES = re.compile(r"""\bb(['"]).*""", re.DOTALL)
+# "Streaming request to www.example.com." / "Streaming response from ...".
+_STREAMING = re.compile(r"^(Streaming (?:request to|response from)) .*")
 # Some mitmproxy messages put the peer's address in the text ("10.1.2.3:5555: Bad HTTP request").
 _ADDRESS = re.compile(r"\[?\b(?:\d{1,3}\.){3}\d{1,3}\b\]?(?::\d+)?|\[[0-9a-fA-F:.]*:[0-9a-fA-F:.]*\](?::\d+)?")
 
@@ -36,6 +41,10 @@ class ClientAddressFilter(logging.Filter):
             redacted = _ADDRESS.sub("<address>", message) if any(c.isdigit() for c in message) else message
             if "TLS" in redacted:
                 redacted = _DESTINATION.sub(r"\1 <host>", redacted)
+            if "b'" in redacted or 'b"' in redacted:
+                redacted = _BYTES.sub("<what was sent>", redacted)
+            if redacted.startswith("Streaming "):
+                redacted = _STREAMING.sub(r"\1 <host>.", redacted)
             if redacted != message:
                 record.msg, record.args = redacted, ()
         return True

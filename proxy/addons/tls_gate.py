@@ -15,13 +15,15 @@ In regular (explicit proxy) mode a CONNECT to a blocked name from a non-inspecte
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
 
 from mitmproxy import connection, http, tls
 from OpenSSL import SSL
 
 from classgate.policies import Decision, Policy
-from classgate.proxy.addons.request_filter import is_address
 from classgate.proxy.context import FilterContext
+from classgate.proxy.local_addresses import IpAddress, opened, plain_address
 from classgate.proxy.verdict import TLS_MODES, TlsMode, Verdict
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ class TlsGate:
         self.context = context
         self._refused: set[str] = set()  # client connection ids to refuse at tls_start_client
         self.counts: dict[TlsMode, int] = dict.fromkeys(TLS_MODES, 0)
+        self.unverified = 0  # passthroughs refused or intercepted because their destination is not their name's
 
     # -- regular mode: the CONNECT request ---------------------------------------------------
     def http_connect(self, flow: http.HTTPFlow) -> None:
@@ -78,54 +81,107 @@ class TlsGate:
             )
 
     # -- the ClientHello ----------------------------------------------------------------------
-    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+    def tls_clienthello(self, data: tls.ClientHelloData) -> Awaitable[None] | None:
         client_conn = data.context.client
         policy = None
         try:
             policy = self._policy()
-            client = client_conn.peername[0] if client_conn.peername else None
-            host = data.client_hello.sni
-            if not host:
-                # No SNI: judge the address the client connects to (a bare IP, usually).
-                address = data.context.server.address
-                host = address[0] if address else ""
-            at = self.context.clock.decision_time(policy.timezone)
-            d = policy.decide_host(host, client=client, at=at)
-            # In regular mode the connection goes to the CONNECT target, whatever the SNI says. A
-            # target that names another host than the SNI (domain fronting, or a bank's SNI sent
-            # to a blocked server to earn a passthrough) is judged too, and never passed through
-            # on the strength of the SNI's never_decrypt category.
-            mismatch = False
-            target = self._target_name(data, host)
-            if target is not None:
-                other = policy.decide_host(target, client=client, at=at)
-                mismatch = other.host != d.host
-                if mismatch and other.action == "block" and d.action != "block":
-                    d = other
-            inspect = d.group in policy.tls.inspect_groups
-            if d.action == "block":
-                # Intercept or refuse: either way, no early connection to the blocked server.
-                data.establish_server_tls_first = False
-                if inspect:
-                    mode = "intercepted"
-                else:
-                    mode = "refused"
-                    self._refused.add(client_conn.id)
-                    log.info("refused TLS group=%s category=%s rule=%s tier=%s", d.group, d.category, d.rule,
-                             d.tier)
-                    log.debug("refused TLS host=%s", d.host or host)
-            elif not inspect or (not mismatch and policy.tls.never_decrypt.intersection(d.categories)):
-                mode = "passthrough"
-                data.ignore_connection = True
-            else:
-                mode = "intercepted"
-            self._count(mode, d, policy)
+            plan = self._plan(data, policy)
+            if plan.verify is not None:
+                return self._verify_then_apply(data, policy, plan)
+            self._apply(data, policy, plan)
         except Exception as e:  # noqa: BLE001 - fail closed: any error refuses
-            self.context.failsafe.failed("tls", e)
-            data.ignore_connection = False
+            self._fail(client_conn, data, e, policy)
+        return None
+
+    def _plan(self, data: tls.ClientHelloData, policy: Policy) -> _Plan:
+        """What to do with this connection, from its SNI and its target (the CONNECT authority in regular
+        mode, the original destination in transparent mode); both must be allowed."""
+        client = data.context.client.peername[0] if data.context.client.peername else None
+        at = self.context.clock.decision_time(policy.timezone)
+        sni = data.client_hello.sni
+        address = data.context.server.address
+        target = str(address[0]) if address and address[0] else ""
+        if not sni:
+            # No SNI: judge the address the client connects to (a bare IP, usually).
+            return _Plan(policy.decide_host(target, client=client, at=at), target_name=None)
+        d = policy.decide_host(sni, client=client, at=at)
+        if not target:
+            return _Plan(d, target_name=None)
+        target_address = plain_address(target)
+        if target_address is not None and self.context.local.is_local(target_address) and not opened(
+                policy.document.local_services, target_address, int(address[1]) if address else 443):
+            return _Plan(d, target_name=None, gateway=True)
+        other = policy.decide_host(target, client=client, at=at)
+        if other.host == d.host:
+            return _Plan(d, target_name=None)
+        if target_address is None:
+            # A CONNECT target that names another host than the SNI (domain fronting, or a bank's SNI
+            # sent to a blocked server to earn a passthrough): judged too, and never a reason for a
+            # never_decrypt passthrough.
+            return _Plan(other if other.action == "block" and d.action != "block" else d, target_name=target)
+        if other.action == "block" and (other.tier != "default" or d.action == "block"):
+            return _Plan(other, target_name=None)  # the address itself is blocked (a listed IP)
+        # An address target with a name in the SNI. Regular mode: a passthrough is pointed at the name as
+        # the gateway resolves it, so the address the client chose does not matter. Transparent mode: the
+        # connection goes to the original destination, which must be one of the name's addresses.
+        transparent = data.context.client.proxy_mode.type_name == "transparent"
+        return _Plan(d, target_name=None, verify=target_address if transparent else None,
+                     repoint=not transparent)
+
+    async def _verify_then_apply(self, data: tls.ClientHelloData, policy: Policy, plan: _Plan) -> None:
+        try:
+            sni = data.client_hello.sni or ""
+            assert plan.verify is not None
+            if not await self.context.names.has_address(sni, plan.verify):
+                plan = _Plan(plan.decision, target_name=None, unverified=True)
+            self._apply(data, policy, plan)
+        except Exception as e:  # noqa: BLE001 - fail closed: any error refuses
+            self._fail(data.context.client, data, e, policy)
+
+    def _apply(self, data: tls.ClientHelloData, policy: Policy, plan: _Plan) -> None:
+        d = plan.decision
+        inspect = d.group in policy.tls.inspect_groups
+        mode: TlsMode
+        if d.action == "block" or plan.gateway:
+            # Intercept or refuse: either way, no early connection to the blocked server.
             data.establish_server_tls_first = False
-            self._refused.add(client_conn.id)
-            self._count("refused", None, policy)
+            if inspect:
+                mode = "intercepted"
+            else:
+                mode = "refused"
+                self._refused.add(data.context.client.id)
+                log.info("refused TLS group=%s category=%s rule=%s tier=%s", d.group, d.category, d.rule,
+                         "gateway" if plan.gateway else d.tier)
+                log.debug("refused TLS host=%s", d.host)
+        elif plan.unverified:
+            # Not where its name says (the original destination is no address of the SNI's name): a tunnel
+            # to any server behind an allowed name. Inspected devices get it intercepted, so every request
+            # inside is decided; others cannot be checked, so it is refused.
+            data.establish_server_tls_first = False
+            self.unverified += 1
+            if inspect:
+                mode = "intercepted"
+            else:
+                mode = "refused"
+                self._refused.add(data.context.client.id)
+                log.info("refused TLS whose destination is not its name's group=%s", d.group)
+        elif not inspect or (plan.target_name is None and policy.tls.never_decrypt.intersection(d.categories)):
+            mode = "passthrough"
+            data.ignore_connection = True
+            if plan.repoint and data.client_hello.sni and data.context.server.address:
+                data.context.server.address = (data.client_hello.sni, data.context.server.address[1])
+        else:
+            mode = "intercepted"
+        self._count(mode, d, policy)
+
+    def _fail(self, client_conn: connection.Client, data: tls.ClientHelloData, error: Exception,
+              policy: Policy | None) -> None:
+        self.context.failsafe.failed("tls", error)
+        data.ignore_connection = False
+        data.establish_server_tls_first = False
+        self._refused.add(client_conn.id)
+        self._count("refused", None, policy)
 
     def tls_start_client(self, data: tls.TlsData) -> None:
         if data.context.client.id in self._refused:
@@ -136,20 +192,6 @@ class TlsGate:
         self._refused.discard(client.id)
 
     # -- helpers ---------------------------------------------------------------------------------
-    @staticmethod
-    def _target_name(data: tls.ClientHelloData, sni_host: str) -> str | None:
-        """The connection's target when it is a name other than the SNI (regular mode), else None.
-
-        In transparent mode the target is the original destination address, judged through the SNI.
-        """
-        address = data.context.server.address
-        if not address or not address[0]:
-            return None
-        target = str(address[0])
-        if target.lower().rstrip(".") == sni_host.lower().rstrip(".") or is_address(target):
-            return None
-        return target
-
     def _policy(self) -> Policy:
         policy = self.context.holder.policy
         if policy is None:
@@ -165,3 +207,13 @@ class TlsGate:
         if decision is not None and mode != "intercepted":
             verdict = Verdict.of(decision, policy_version=policy.version if policy is not None else None)
         self.context.verdicts.connection_decided(verdict, mode)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    decision: Decision  # the deciding one among the SNI's and the target's
+    target_name: str | None  # a CONNECT target naming another host than the SNI: never a never_decrypt pass
+    gateway: bool = False  # the target is the gateway itself (and the policy does not open it)
+    verify: IpAddress | None = None  # transparent mode: the original destination must be the SNI name's
+    unverified: bool = False  # ... and it is not
+    repoint: bool = False  # regular mode: a passthrough connects to the SNI name, not the client's address

@@ -14,6 +14,7 @@ import weakref
 from mitmproxy import http
 
 from classgate.metrics import Metrics
+from classgate.proxy.request_syntax import MalformedPart
 from classgate.proxy.verdict import TlsMode, Verdict, verdict_of
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ class UsageMetrics:
                 self.metrics.record_tls(tls_mode)
             if verdict is not None:
                 self._count(verdict, 0, 0)
+        except Exception:
+            log.debug("metrics recording failed", exc_info=True)
+
+    def malformed_request(self, part: MalformedPart) -> None:
+        try:
+            self.metrics.record_malformed(part)
         except Exception:
             log.debug("metrics recording failed", exc_info=True)
 

@@ -31,6 +31,7 @@ rules:
   - {name: harmful, action: block, categories: [gambling], locked: true}
   - {name: social, action: block, categories: [social]}
 default: allow
+local_services: [127.0.0.50]   # test origins stand for the Internet there (127.0.0.1 is the gateway's own)
 """
 OVERLAY = """\
 classgate: 1

@@ -26,6 +26,18 @@ def test_validate_ok():
     assert result.stderr == ""
 
 
+def test_validate_series_sizes_the_metrics_from_the_real_definitions():
+    from classgate.metrics.cardinality import max_series
+    from classgate.proxy.metric_labels import METRIC_LABELS
+
+    result = run("validate", DEPT, "--series", "--schools", "10")
+    assert result.exit_code == 0, result.output
+    bound = sum(max_series(METRIC_LABELS, 8, 3).values())  # the sample: 8 categories, 3 groups
+    assert "metric series: 8 categories, 3 groups" in result.stdout
+    assert f"upper bound per gateway                       {bound}" in result.stdout
+    assert f"upper bound {bound * 10:,}" in result.stdout
+
+
 def test_validate_prints_warnings_and_succeeds(write_yaml, tmp_path):
     overlay = write_yaml("classgate: 1\noverlay: true\nrules:\n  - {name: casino-ok, action: allow, "
                          "categories: [gambling]}\n", "school.yaml")

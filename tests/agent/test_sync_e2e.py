@@ -74,10 +74,10 @@ def test_published_bundle_reaches_a_running_gateway_without_failed_requests(tmp_
     cli("department", "init", str(repo))
     cli("department", "publish", str(repo), "--policy", str(write_policy(tmp_path / "p1", POLICY_V1, LISTS_V1)))
 
-    origin = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+    origin = ThreadingHTTPServer(("127.0.0.50", 0), Origin)
     origin.daemon_threads = True
     threading.Thread(target=origin.serve_forever, args=(0.05,), daemon=True).start()
-    target = f"http://localhost:{origin.server_address[1]}/page"
+    target = f"http://127.0.0.50:{origin.server_address[1]}/page"
 
     procs: list[subprocess.Popen] = []
     try:
@@ -119,7 +119,7 @@ def test_published_bundle_reaches_a_running_gateway_without_failed_requests(tmp_
         thread.start()
         time.sleep(0.5)
         # The Department adds the origin's host to the gambling list and publishes once.
-        lists = {**LISTS_V1, "lists/ut1/gambling/domains": "casino-one.example\nlocalhost\n"}
+        lists = {**LISTS_V1, "lists/ut1/gambling/domains": "casino-one.example\n127.0.0.50\n"}
         cli("department", "publish", str(repo), "--policy", str(write_policy(tmp_path / "p2", POLICY_V1, lists)))
         published = time.monotonic()
         wait_for(lambda: metric(metrics_port, "classgate_sync_bundle_version") == 3.0, 30, "bundle 3 active")

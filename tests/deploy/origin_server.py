@@ -85,8 +85,21 @@ def main(role: str, log: Path, cert: Path | None) -> None:
         context.sni_callback = on_sni
         https.socket = context.wrap_socket(https.socket, server_side=True)
         serve(https)
-        for port in (443, 53):
+        # 443: what QUIC would reach; 53: an outside resolver; 123: NTP (allowed); 51820: WireGuard.
+        for port in (443, 53, 123, 51820):
             serve(socketserver.ThreadingUDPServer(("0.0.0.0", port), udp_handler("origin", log)))
+        # 2222: a port the test allows for this address only; 1194: OpenVPN over TCP (refused).
+        for port in (2222, 1194):
+            listener = socket.create_server(("0.0.0.0", port))
+
+            def accept(listener: socket.socket = listener, port: int = port) -> None:
+                while True:
+                    conn, _ = listener.accept()
+                    record(log, f"origin TCP {port} connection")
+                    conn.sendall(b"hello from the origin\n")
+                    conn.close()
+
+            threading.Thread(target=accept, daemon=True).start()
         dot = socket.create_server(("0.0.0.0", 853))
 
         def accept_dot() -> None:

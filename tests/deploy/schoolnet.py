@@ -22,6 +22,7 @@ GATEWAY_LAN_IP = "10.99.0.1"
 GATEWAY_WAN_IP = "10.99.1.1"
 ORIGIN_IP = "10.99.1.2"
 ORIGIN_DOH_IP = "10.99.1.3"  # a second origin address, put in the DoH set by the tests
+ORIGIN_OTHER_IP = "10.99.1.4"  # a third: "any server" on the Internet, which no test name resolves to
 # IPv6 alongside (unique local addresses, nowhere else): client fd99::2, gateway fd99::1 and
 # fd99:1::1, origin fd99:1::2.
 CLIENT_IP6, GATEWAY_LAN_IP6, GATEWAY_WAN_IP6, ORIGIN_IP6 = "fd99::2", "fd99::1", "fd99:1::1", "fd99:1::2"
@@ -43,6 +44,7 @@ class SchoolNetwork:
         self.gateway = f"cg-gw-{suffix}"
         self.origin = f"cg-origin-{suffix}"
         self._made: list[str] = []
+        self._etc: list[Path] = []  # /etc/netns/<ns> folders this network wrote
 
     def __enter__(self) -> Self:
         if shutil.which("ip") is None:
@@ -95,7 +97,8 @@ class SchoolNetwork:
             (self.client, "c0", [f"{CLIENT_IP}/24", f"{CLIENT_IP6}/64"]),
             (self.gateway, LAN_IF, [f"{GATEWAY_LAN_IP}/24", f"{GATEWAY_LAN_IP6}/64"]),
             (self.gateway, "g1", [f"{GATEWAY_WAN_IP}/24", f"{GATEWAY_WAN_IP6}/64"]),
-            (self.origin, "o0", [f"{ORIGIN_IP}/24", f"{ORIGIN_DOH_IP}/24", f"{ORIGIN_IP6}/64"]),
+            (self.origin, "o0", [f"{ORIGIN_IP}/24", f"{ORIGIN_DOH_IP}/24", f"{ORIGIN_OTHER_IP}/24",
+                                 f"{ORIGIN_IP6}/64"]),
         ):
             for addr in addrs:
                 # nodad: usable at once, instead of after duplicate address detection (~2 s).
@@ -119,7 +122,17 @@ class SchoolNetwork:
     def popen(self, ns: str, argv: list[str], **kwargs) -> subprocess.Popen:
         return subprocess.Popen(["ip", "netns", "exec", ns, *argv], **kwargs)
 
+    def set_hosts(self, ns: str, names: dict[str, str]) -> None:
+        """How `ns` resolves names: /etc/netns/<ns>/hosts, which `ip netns exec` puts over /etc/hosts."""
+        folder = Path("/etc/netns") / ns
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{ip} {name}\n" for name, ip in names.items()))
+        self._etc.append(folder)
+
     def close(self) -> None:
+        for folder in self._etc:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._etc.clear()
         # Deleting a namespace removes its veth ends and, with them, the peers in the others.
         while self._made:
             ns = self._made.pop()
@@ -131,8 +144,18 @@ def load_firewall(net: SchoolNetwork, settings_dir: Path, ruleset: Path) -> None
     net.run(net.gateway, ["nft", "-I", str(settings_dir), "-f", str(ruleset)])
 
 
-def write_settings(settings_dir: Path, proxy_port: int, dns_port: int = 53) -> None:
+SHIPPED_SETTINGS = Path(__file__).resolve().parents[2] / "deploy" / "nftables" / "settings.nft"
+
+
+def write_settings(settings_dir: Path, proxy_port: int, dns_port: int = 53,
+                   allow_ipv4: str | None = None) -> None:
+    """The shipped settings.nft with the test's interface and ports (and, if given, its LAN_ALLOW_IPV4)."""
     settings_dir.mkdir(parents=True, exist_ok=True)
-    (settings_dir / "settings.nft").write_text(
-        f'define LAN_IF = "{LAN_IF}"\ndefine PROXY_PORT = {proxy_port}\ndefine DNS_PORT = {dns_port}\n'
-    )
+    values = {"LAN_IF": f'"{LAN_IF}"', "PROXY_PORT": str(proxy_port), "DNS_PORT": str(dns_port)}
+    if allow_ipv4 is not None:
+        values["LAN_ALLOW_IPV4"] = allow_ipv4
+    lines = []
+    for line in SHIPPED_SETTINGS.read_text().splitlines():
+        name = line.split()[1] if line.startswith("define ") else None
+        lines.append(f"define {name} = {values[name]}" if name in values else line)
+    (settings_dir / "settings.nft").write_text("\n".join(lines) + "\n")

@@ -4,7 +4,8 @@ ruleset and `classgate run --mode transparent`, with the origin servers in a thi
 The client's curl is configured with no proxy at all; the request is intercepted by the kernel
 redirect, decided by classgate, and (when allowed) reaches the origin. What the origin log shows is
 checked too: a blocked request must never reach it. classgate runs as `nobody` with every capability
-dropped, which is what deploy/systemd/classgate.service promises is enough.
+dropped, which is what deploy/systemd/classgate.service promises is enough; tests/deploy/unprivileged.py
+lets it reach a checkout (and a Python) that only root may enter, as CI's `mktemp -d` is.
 """
 
 from __future__ import annotations
@@ -26,17 +27,21 @@ from tests.deploy.schoolnet import (
     ORIGIN_DOH_IP,
     ORIGIN_IP,
     ORIGIN_IP6,
+    ORIGIN_OTHER_IP,
     NetnsUnavailable,
     SchoolNetwork,
     load_firewall,
     write_settings,
 )
+from tests.deploy.unprivileged import NOBODY, nobody_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 PROXY_PORT = 8080  # inside the gateway namespace: no other process can hold it
 ORIGIN_SERVER = Path(__file__).with_name("origin_server.py")
-NOBODY = "65534"
+# What nobody needs to run the checkout's classgate: the sources (the editable install points there),
+# the venv, and the Python the venv was made from.
+NOBODY_NEEDS = (REPO, Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve())
 
 POLICY = """\
 classgate: 1
@@ -80,10 +85,12 @@ def school():
     need_tool("nft", "nftables")
     need_tool("curl", "curl")
     need_tool("setpriv", "util-linux")
+    need_tool("unshare", "util-linux")
     openssl = need_tool("openssl", "openssl")
     # Not pytest's tmp_path: its parent is private to root, and classgate runs as nobody.
     work = Path(tempfile.mkdtemp(prefix="classgate-e2e-"))
     os.chmod(work, 0o755)
+    (work / "view").mkdir()
     cert, key = work / "origin-cert.pem", work / "origin-key.pem"
     self_signed_cert(openssl, key, cert, "allowed-tls.test", "DNS:allowed-tls.test,DNS:blocked-tls.test")
     (work / "origin-chain.pem").write_text(cert.read_text() + key.read_text())
@@ -93,7 +100,8 @@ def school():
     state.mkdir()
     os.chown(state, int(NOBODY), int(NOBODY))
     nft_dir = work / "nftables"
-    write_settings(nft_dir, PROXY_PORT)
+    # As an admin would allow one more service for one address: the origin's TCP 2222.
+    write_settings(nft_dir, PROXY_PORT, allow_ipv4=f"{{ {ORIGIN_IP} . tcp . 2222 }}")
     (nft_dir / "doh-blocklist-test.nft").write_text(
         f"add element inet classgate doh_ipv4 {{ {ORIGIN_DOH_IP} }}\n"
     )
@@ -104,6 +112,9 @@ def school():
     processes: list[subprocess.Popen] = []
     try:
         with SchoolNetwork() as net:
+            # The gateway's own name lookups (which a passthrough's original destination must match).
+            net.set_hosts(net.gateway, {"allowed-tls.test": ORIGIN_IP, "blocked-tls.test": ORIGIN_IP,
+                                        "allowed.test": ORIGIN_IP})
             load_firewall(net, nft_dir, DEPLOY / "nftables" / "classgate.nft")
             for ns, args in (
                 (net.origin, ["origin", str(origin_log), str(work / "origin-chain.pem")]),
@@ -114,31 +125,25 @@ def school():
                 )
                 processes.append(server)
                 wait_ready(server, f"test server in {ns}")
+            classgate = [
+                str(VENV_BIN / "classgate"),
+                "run",
+                "--mode",
+                "transparent",
+                "--listen",
+                f"0.0.0.0:{PROXY_PORT}",
+                "--metrics",
+                "off",
+                "--policy",
+                str(policy),
+                "--state-dir",
+                str(state),
+            ]
             proxy = net.popen(
                 net.gateway,
-                [
-                    "setpriv",
-                    f"--reuid={NOBODY}",
-                    f"--regid={NOBODY}",
-                    "--clear-groups",
-                    "--inh-caps=-all",
-                    "--bounding-set=-all",
-                    str(VENV_BIN / "classgate"),
-                    "run",
-                    "--mode",
-                    "transparent",
-                    "--listen",
-                    f"0.0.0.0:{PROXY_PORT}",
-                    "--metrics",
-                    "off",
-                    "--policy",
-                    str(policy),
-                    "--state-dir",
-                    str(state),
-                ],
+                nobody_command(classgate, cwd=REPO, reach=NOBODY_NEEDS, scratch=work / "view"),
                 stdout=proxy_log.open("w"),
                 stderr=subprocess.STDOUT,
-                cwd=REPO,
             )
             processes.append(proxy)
             wait_listening(net, proxy, proxy_log)
@@ -243,6 +248,21 @@ def test_blocked_https_never_reaches_the_origin(school) -> None:
     assert not [line for line in origin_lines(origin_log) if "blocked-tls.test" in line]
 
 
+def test_an_allowed_sni_to_an_address_not_its_names_is_refused(school) -> None:
+    """A VPN behind an allowed (or a bank's) name: the original destination is no address of the SNI's name,
+    as the gateway resolves it, so the uninspected tunnel is refused; nothing reaches that server."""
+    net, origin_log, proxy_log = school
+    work = origin_log.parent
+    before = len(origin_lines(origin_log))
+    result = curl(
+        net, "--cacert", str(work / "origin-cert.pem"), "--resolve", f"allowed-tls.test:443:{ORIGIN_OTHER_IP}",
+        "https://allowed-tls.test/x",
+    )
+    assert result.returncode != 0
+    assert not [line for line in origin_lines(origin_log)[before:] if "allowed-tls.test" in line]
+    assert "destination is not its name's" in proxy_log.read_text()
+
+
 def udp_exchange(net: SchoolNetwork, address: str, port: int) -> str:
     """Send one datagram from the client; the reply, or the error the kernel reported."""
     code = (
@@ -259,6 +279,43 @@ def test_quic_is_rejected_so_browsers_fall_back_to_tcp(school) -> None:
     net, origin_log, _ = school
     assert udp_exchange(net, ORIGIN_IP, 443) == "ConnectionRefusedError"  # fast ICMP, not a timeout
     assert not [line for line in origin_lines(origin_log) if "UDP 443" in line]
+
+
+def tcp_exchange(net: SchoolNetwork, address: str, port: int) -> str:
+    """Open a TCP connection from the client; the first line the server sent, or the error."""
+    code = (
+        "import socket\n"
+        "try:\n"
+        f"    s = socket.create_connection(({address!r}, {port}), timeout=3)\n"
+        "    print(s.recv(100).decode().strip())\n"
+        "except OSError as e:\n    print(type(e).__name__)\n"
+    )
+    return net.run(net.client, [sys.executable, "-c", code]).stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("protocol", "port", "outcome", "why"),
+    [
+        ("tcp", 1194, "refused", "OpenVPN over TCP: no way around the filter"),
+        ("udp", 51820, "refused", "WireGuard"),
+        ("udp", 123, "passes", "NTP: allowed by default (settings.nft LAN_ALLOW)"),
+        ("tcp", 2222, "passes", "allowed for this one address (LAN_ALLOW_IPV4)"),
+    ],
+)
+def test_the_lan_is_default_deny_except_what_the_settings_allow(school, protocol, port, outcome, why) -> None:
+    net, origin_log, _ = school
+    before = len(origin_lines(origin_log))
+    result = (tcp_exchange if protocol == "tcp" else udp_exchange)(net, ORIGIN_IP, port)
+    time.sleep(0.2)
+    arrived = [line for line in origin_lines(origin_log)[before:] if f" {port} " in f"{line} "]
+    if outcome == "refused":
+        # A fast refusal by the gateway (ICMP admin-prohibited), not a timeout, and nothing arrived.
+        assert result in ("ConnectionRefusedError", "OSError", "PermissionError") or "Error" in result, result
+        assert result != "TimeoutError", why
+        assert not arrived, (why, arrived)
+    else:
+        assert result in ("hello from the origin", "answer from origin") or "origin" in result, (why, result)
+        assert arrived, why
 
 
 def test_dns_to_an_outside_resolver_is_answered_by_the_school_resolver(school) -> None:

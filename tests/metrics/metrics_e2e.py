@@ -1,7 +1,7 @@
 """Real processes for the end-to-end metrics tests: a local origin, `classgate run`, a Prometheus.
 
 Everything listens on 127.0.0.0/8 on ephemeral ports. Traffic reaches the origin through the proxy as
-absolute-form requests for http://127.0.0.1:<origin>/... carrying the Host header of the site being
+absolute-form requests for http://127.0.0.50:<origin>/... carrying the Host header of the site being
 "visited": the filter decides on the Host header (mitmproxy's pretty_url) and the proxy connects to
 the IP in the URL, so categorised hosts need no DNS and no test-only addon.
 """
@@ -28,6 +28,11 @@ from typing import Any
 from tests.metrics.metrics_testlib import PROMETHEUS, need_tool
 
 ORIGIN_BODY = b"origin-ok " * 100  # 1,000 bytes: blocked answers are the block page, not this
+
+
+# The origin stands for the Internet: not on 127.0.0.1, which the gateway refuses as its own address; the
+# test policies open this one (`local_services`).
+ORIGIN_IP = "127.0.0.50"
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -92,7 +97,7 @@ class Origin:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer((ORIGIN_IP, 0), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
@@ -116,7 +121,7 @@ class Client:
                     "127.0.0.1", self.proxy_port, source_address=(self.source, 0), timeout=20
                 )
             try:
-                self.conn.request("GET", f"http://127.0.0.1:{origin_port}{path}", headers={"Host": host})
+                self.conn.request("GET", f"http://{ORIGIN_IP}:{origin_port}{path}", headers={"Host": host})
                 response = self.conn.getresponse()
                 body = response.read()
                 if response.getheader("Connection", "").lower() == "close":

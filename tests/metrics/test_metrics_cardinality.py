@@ -50,6 +50,8 @@ def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: i
         m.record_safesearch(engine)
     for stage in (*V.filter_stages, "weird"):
         m.record_filter_error(stage)
+    for part in (*V.malformed_parts, "weird"):
+        m.record_malformed(part)
     m.observe_decision(0.001)
     m.record_reload(True)
     m.record_reload(False)

@@ -33,6 +33,7 @@ groups:
 rules:
   - {name: harmful, action: block, categories: [adult], locked: true}
 default: allow
+local_services: [127.0.0.50]   # the test origin (metrics_e2e.ORIGIN_IP)
 """
 
 

@@ -48,6 +48,7 @@ rules:
   - {name: harmful, action: block, categories: [adult], locked: true}
   - {name: no-games, action: block, groups: [students], categories: [games]}
 default: allow
+local_services: [127.0.0.50]   # the test origin (metrics_e2e.ORIGIN_IP)
 safe_search: {google: strict, bing: strict, duckduckgo: strict, youtube: strict}
 """
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from classgate.policies.search_engines import engine_of, plan
+from classgate.policies.canonical import canonical_url
+from classgate.policies.search_engines import GOOGLE_DOMAINS, dns_safe_host, engine_of, is_search, plan
 
 
 @dataclass
@@ -38,10 +39,70 @@ class Levels:
         ("m.youtube.com", "youtube"),
         ("youtubei.googleapis.com", "youtube"),
         ("example.com", None),
+        ("google.com.vn", "google"),
+        ("www.google.cat", "google"),
+        ("www.google.co.ao", "google"),
+        ("lite.duckduckgo.com", "duckduckgo"),
+        ("links.duckduckgo.com", "duckduckgo"),
+        ("www.youtube-nocookie.com", "youtube"),
+        ("youtube-nocookie.com", "youtube"),
+        ("music.youtube.com", "youtube"),
+        ("www.googleapis.com", None),  # shared: only its /youtube/ paths are YouTube's
     ],
 )
 def test_engine_of(host, engine):
     assert engine_of(host) == engine
+
+
+def test_every_google_search_domain_is_google_with_and_without_www():
+    assert len(GOOGLE_DOMAINS) > 180 and GOOGLE_DOMAINS[0] == "google.com.vn"
+    for domain in GOOGLE_DOMAINS:
+        assert engine_of(domain) == engine_of(f"www.{domain}") == "google", domain
+
+
+@pytest.mark.parametrize(
+    ("url", "search"),
+    [
+        # Decided on the canonical form: no spelling of the path gets round it.
+        ("https://www.google.com/search?q=x", True),
+        ("https://www.google.com//search?q=x", True),
+        ("https://www.google.com/%73earch?q=x", True),
+        ("https://www.google.com/SEARCH?q=x", True),
+        ("https://WWW.Google.COM./search?q=x", True),
+        ("https://www.google.com/search/?q=x", True),
+        ("https://www.google.com/a/../search?q=x", True),
+        ("https://www.google.com/complete/search?q=x", True),
+        ("https://www.google.com/images/branding/logo.png", False),
+        ("https://www.googleapis.com/youtube/v3/search?q=x", True),
+        ("https://www.googleapis.com//youtube/v3/search?q=x", True),
+        ("https://www.googleapis.com/drive/v3/files", False),
+        ("https://html.duckduckgo.com/html/", True),
+        ("https://www.bing.com/images/search?q=x", True),
+    ],
+)
+def test_is_search_on_the_canonical_form(url, search):
+    cu = canonical_url(url)
+    assert is_search(cu.host, cu.path) is search
+
+
+@pytest.mark.parametrize(
+    ("host", "levels", "safe_host"),
+    [
+        ("www.google.com.vn", Levels(), "forcesafesearch.google.com"),
+        ("google.com", Levels(), "forcesafesearch.google.com"),
+        ("www.google.com", Levels(google="off"), None),
+        ("www.bing.com", Levels(bing="moderate"), "strict.bing.com"),  # Bing has no moderate host
+        ("duckduckgo.com", Levels(), "safe.duckduckgo.com"),
+        ("html.duckduckgo.com", Levels(), "safe.duckduckgo.com"),
+        ("www.youtube.com", Levels(), "restrict.youtube.com"),
+        ("m.youtube.com", Levels(youtube="moderate"), "restrictmoderate.youtube.com"),
+        ("www.youtube-nocookie.com", Levels(), "restrict.youtube.com"),
+        ("mail.google.com", Levels(), None),
+        ("www.googleapis.com", Levels(), None),  # shared with every Google API: not answered by DNS
+    ],
+)
+def test_dns_safe_host(host, levels, safe_host):
+    assert dns_safe_host(host, levels) == safe_host
 
 
 @pytest.mark.parametrize(
@@ -58,6 +119,12 @@ def test_engine_of(host, engine):
         ("duckduckgo.com", "/?q=x", Levels(duckduckgo="moderate"), {"kp": "-1"}, {}, {}),
         ("www.youtube.com", "/watch?v=1", Levels(), {}, {}, {"YouTube-Restrict": "Strict"}),
         ("www.youtube.com", "/", Levels(youtube="moderate"), {}, {}, {"YouTube-Restrict": "Moderate"}),
+        ("www.youtube-nocookie.com", "/embed/x", Levels(), {}, {}, {"YouTube-Restrict": "Strict"}),
+        ("www.googleapis.com", "/youtube/v3/search", Levels(), {}, {}, {"YouTube-Restrict": "Strict"}),
+        ("youtubei.googleapis.com", "/youtubei/v1/search", Levels(), {}, {}, {"YouTube-Restrict": "Strict"}),
+        ("html.duckduckgo.com", "/html/", Levels(), {"kp": "1"}, {}, {}),
+        ("lite.duckduckgo.com", "/lite/", Levels(), {"kp": "1"}, {}, {}),
+        ("www.google.cat", "/search", Levels(), {"safe": "active"}, {}, {}),
     ],
 )
 def test_plan(host, path, levels, params, removed, headers):
@@ -73,6 +140,7 @@ def test_plan(host, path, levels, params, removed, headers):
         ("www.google.com", "/images/branding/logo.png", Levels()),  # static file: nothing to enforce
         ("www.youtube.com", "/", Levels(youtube="off")),
         ("example.com", "/search", Levels()),
+        ("www.googleapis.com", "/drive/v3/files", Levels()),
     ],
 )
 def test_no_plan(host, path, levels):

@@ -16,7 +16,8 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make_origin_pki(directory: Path, names: list[str]) -> tuple[Path, Path, Path]:
+def make_origin_pki(directory: Path, names: list[str], ips: tuple[str, ...] = ("127.0.0.1", "127.0.0.50")
+                    ) -> tuple[Path, Path, Path]:
     """Write origin-ca.pem, origin-cert.pem and origin-key.pem; returns their paths."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -37,7 +38,7 @@ def make_origin_pki(directory: Path, names: list[str]) -> tuple[Path, Path, Path
     )
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-    sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name("classgate test origin"))

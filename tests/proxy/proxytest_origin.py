@@ -1,4 +1,7 @@
-"""A real origin on 127.0.0.1 (HTTP and HTTPS) that records what arrived, for end-to-end tests."""
+"""A real origin on 127.0.0.50 (HTTP and HTTPS) that records what arrived, for end-to-end tests.
+
+Not on 127.0.0.1: the gateway refuses every destination on itself (the proxy, its metrics), and the test
+policies open only this address (`local_services`), which stands for the Internet."""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+ORIGIN_IP = "127.0.0.50"
 
 
 @dataclass
@@ -61,8 +66,8 @@ def _handler(origin: Origin, scheme: str) -> type[BaseHTTPRequestHandler]:
 
 def start_origin(cert: Path, key: Path) -> Origin:
     origin = Origin()
-    http_server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(origin, "http"))
-    https_server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(origin, "https"))
+    http_server = ThreadingHTTPServer((ORIGIN_IP, 0), _handler(origin, "http"))
+    https_server = ThreadingHTTPServer((ORIGIN_IP, 0), _handler(origin, "https"))
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     https_server.socket = context.wrap_socket(https_server.socket, server_side=True)

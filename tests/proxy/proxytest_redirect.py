@@ -9,6 +9,7 @@ they connect. Loaded with `--set scripts=<this file>`; never part of the product
 
 import os
 
+ORIGIN_IP = "127.0.0.50"  # tests/proxy/proxytest_origin.py; the test policies open it (local_services)
 HTTP_PORT = int(os.environ["CLASSGATE_TEST_ORIGIN_HTTP"])
 HTTPS_PORT = int(os.environ["CLASSGATE_TEST_ORIGIN_HTTPS"])
 
@@ -17,12 +18,12 @@ def request(flow) -> None:
     if flow.response:
         return
     host_header = flow.request.host_header
-    flow.request.host = "127.0.0.1"
+    flow.request.host = ORIGIN_IP
     flow.request.port = HTTPS_PORT if flow.request.scheme == "https" else HTTP_PORT
     flow.request.host_header = host_header
 
 
 def server_connect(data) -> None:
     host, port = data.server.address
-    if host != "127.0.0.1":
-        data.server.address = ("127.0.0.1", HTTPS_PORT if port == 443 else HTTP_PORT)
+    if host != ORIGIN_IP:
+        data.server.address = (ORIGIN_IP, HTTPS_PORT if port == 443 else HTTP_PORT)

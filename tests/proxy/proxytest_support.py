@@ -59,6 +59,7 @@ tls:
   inspect_groups: [teachers, students]
   never_decrypt: [banking]
 block_page: {contact: "Phòng CNTT - cntt@school.test", language: vi}
+local_services: [127.0.0.50]   # the test origin (tests/proxy/proxytest_origin.py) stands for the Internet
 """
 
 
@@ -113,22 +114,26 @@ def policy_file(tmp_path) -> Path:
 class ProxyProcess:
     """`classgate run` as a subprocess on an ephemeral port, upstream redirected to the test origin."""
 
-    def __init__(self, policy: Path, state_dir: Path, origin: Origin, origin_ca: Path,
+    def __init__(self, policy: Path, state_dir: Path, origin: Origin | None, origin_ca: Path,
                  now: str | None = "2026-11-23 09:00", extra: list[str] | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, script: Path | None = None,
+                 env_extra: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.metrics_port = free_port()
         self.state_dir = state_dir
         self.log_path = log_path or state_dir.parent / f"proxy-{self.port}.log"
         env = dict(os.environ)
-        env.update(CLASSGATE_TEST_ORIGIN_HTTP=str(origin.http_port), CLASSGATE_TEST_ORIGIN_HTTPS=str(origin.https_port))
+        if origin is not None:
+            env.update(CLASSGATE_TEST_ORIGIN_HTTP=str(origin.http_port),
+                       CLASSGATE_TEST_ORIGIN_HTTPS=str(origin.https_port))
+        env.update(env_extra or {})
         env.pop("CLASSGATE_TEST_NOW", None)
         if now:
             env["CLASSGATE_TEST_NOW"] = now
         cmd = [
             str(CLASSGATE), "run", "--policy", str(policy), "--listen", f"127.0.0.1:{self.port}",
             "--metrics", f"127.0.0.1:{self.metrics_port}", "--state-dir", str(state_dir),
-            "--set", f"scripts={HERE / 'proxytest_redirect.py'}",
+            "--set", f"scripts={script or HERE / 'proxytest_redirect.py'}",
             "--set", f"ssl_verify_upstream_trusted_ca={origin_ca}",
             *(extra or []),
         ]

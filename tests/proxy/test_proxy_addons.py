@@ -151,7 +151,7 @@ def test_hostile_url_is_reflected_inert(holder):
     "break_it",
     [
         "decide_raises",
-        "decide_host_raises",
+        "decide_raises_for_the_sni",
         "no_policy",
     ],
 )
@@ -162,9 +162,10 @@ def test_fail_closed(holder, monkeypatch, metrics, break_it):
     url, sni = "http://allowed.test/", None
     if break_it == "decide_raises":
         monkeypatch.setattr(Policy, "decide", boom)
-    elif break_it == "decide_host_raises":
-        monkeypatch.setattr(Policy, "decide_host", boom)
-        url, sni = "https://allowed.test/", "other.test"  # SNI mismatch: decide_host is consulted
+    elif break_it == "decide_raises_for_the_sni":
+        real = Policy.decide
+        monkeypatch.setattr(Policy, "decide", lambda self, u, **k: boom() if "other.test" in u else real(self, u, **k))
+        url, sni = "https://allowed.test/", "other.test"  # the SNI is another destination, decided too
     else:
         holder.policy = None
     failsafe = FailSafe(metrics)
