@@ -17,6 +17,7 @@ from classgate.metrics import Metrics, MetricsServer
 from classgate.metrics import server as metrics_server
 from classgate.policies import Policy
 from classgate.proxy.addons import default_addons
+from classgate.proxy.addons.gateway_dns import GatewayDns, build_gateway_dns
 from classgate.proxy.addons.metrics_endpoint import MetricsEndpoint
 from classgate.proxy.addons.policy_source import DEFAULT_RELOAD_INTERVAL_MS
 from classgate.proxy.addons.usage_metrics import UsageMetrics
@@ -24,7 +25,10 @@ from classgate.proxy.address import Address
 from classgate.proxy.ca import SchoolCa, ensure_ca
 from classgate.proxy.clock import REAL_CLOCK, Clock
 from classgate.proxy.context import FilterContext
+from classgate.proxy.dns.config import DnsConfig, DnsConfigError
+from classgate.proxy.events import NoEvents
 from classgate.proxy.failsafe import FailSafe
+from classgate.proxy.last_good import LastGood
 from classgate.proxy.metric_labels import gateway_metrics
 from classgate.proxy.policy_holder import PolicyHolder, PolicySource
 from classgate.proxy.verdict import NoSink
@@ -59,6 +63,7 @@ class GatewayConfig:
     policy: Path | None
     overlay: Path | None = None
     state_dir: Path = Path(".classgate")
+    ca_name: str | None = None  # the school's name in the CA's common name, when the CA is created
     listen: Address = DEFAULT_LISTEN
     mode: ProxyMode = "regular"
     metrics: Address | None = DEFAULT_METRICS
@@ -66,6 +71,7 @@ class GatewayConfig:
     # `classgate run --metrics off`, and the benchmark of what counting costs.
     count_usage: bool = True
     sync: SyncSettings | None = None
+    dns: DnsConfig | None = None  # the gateway's own resolver (classgate run --dns); None: off
     clock: Clock = REAL_CLOCK
     reload_interval_ms: int = DEFAULT_RELOAD_INTERVAL_MS
     verbose: bool = False
@@ -82,6 +88,7 @@ class Gateway:
     addons: list[object]
     ca: SchoolCa | None = None
     metrics_server: MetricsServer | None = None
+    dns: GatewayDns | None = None
 
     @property
     def policy(self) -> Policy | None:
@@ -113,6 +120,9 @@ class Gateway:
         if self.metrics_server is not None:
             self.metrics_server.close()
             self.metrics_server = None
+        if self.dns is not None:
+            self.dns.listener.sockets.close()  # closed already when mitmproxy ran (done); harmless again
+            self.dns = None
 
 
 def build_gateway(config: GatewayConfig) -> Gateway:
@@ -123,7 +133,7 @@ def build_gateway(config: GatewayConfig) -> Gateway:
     source: PolicySource = "file"
     if config.policy is not None:
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        ca = ensure_ca(config.state_dir)  # before anything else: devices trust this CA, never a new one
+        ca = ensure_ca(config.state_dir, config.ca_name)  # before anything else: devices trust this CA, never a new one
         if config.sync is not None:
             # Start on the last verified Department bundle, if any, so no request is decided by
             # anything else; --policy (or the sample) only covers a gateway that never synced.
@@ -132,15 +142,27 @@ def build_gateway(config: GatewayConfig) -> Gateway:
             synced = installed_policy(config.state_dir, config.sync.trust_root)
             if synced is not None:
                 policy_path, source = synced, "sync"
+    # A gateway always starts: a policy that does not validate falls back to the last good one kept in the
+    # state dir (proxy/last_good.py), the sync's installed bundle included; with none, the start stops here.
     holder = PolicyHolder(policy_path, config.overlay, cache_dir=config.state_dir / "compiled", metrics=metrics,
-                          source=source)
+                          source=source, last_good=LastGood(config.state_dir) if config.policy is not None else None,
+                          status_dir=config.state_dir if config.policy is not None else None)
     if policy_path is not None:
-        holder.load()  # a policy that does not validate stops the start here, with every problem
+        holder.load()
 
     counter = UsageMetrics(metrics) if config.count_usage else None
-    context = FilterContext(holder, FailSafe(metrics), config.clock, verdicts=counter or NoSink())
-    server = _bind_metrics(metrics, config.metrics) if config.policy is not None else None
-    addons: list[object] = [*default_addons(context, counter), MetricsEndpoint(metrics, server)]
+    context = FilterContext(holder, FailSafe(metrics), config.clock, verdicts=counter or NoSink(),
+                            events=metrics if config.count_usage else NoEvents())
+    # The resolver shares the context (policy holder, clock, the name table the TLS gate checks): one policy
+    # for DNS and TLS. Its port is bound now, so a taken one stops the start with a message.
+    dns = _bind_dns(context, config.dns) if config.dns is not None and config.policy is not None else None
+    try:
+        server = _bind_metrics(metrics, config.metrics) if config.policy is not None else None
+    except GatewayError:
+        if dns is not None:
+            dns.listener.sockets.close()
+        raise
+    addons: list[object] = [*default_addons(context, counter, dns), MetricsEndpoint(metrics, server)]
     if config.sync is not None:
         # After the filter: it swaps the policy through the holder, which the filter reads per flow.
         from classgate.agent.sync.gateway_addon import SyncAddon
@@ -152,10 +174,21 @@ def build_gateway(config: GatewayConfig) -> Gateway:
         except (OSError, ValueError) as e:
             if server is not None:
                 server.close()
+            if dns is not None:
+                dns.listener.sockets.close()
             raise GatewayError(f"cannot start the Department sync: {e}") from None
     if config.clock.is_pinned:
         log.warning("CLASSGATE_TEST_NOW is set: the filter's clock is pinned (test-only setting)")
-    return Gateway(config, metrics, holder, addons, ca, server)
+    return Gateway(config, metrics, holder, addons, ca, server, dns)
+
+
+def _bind_dns(context: FilterContext, config: DnsConfig) -> GatewayDns:
+    try:
+        return build_gateway_dns(context, config)
+    except DnsConfigError as e:
+        raise GatewayError(str(e)) from None
+    except OSError as e:
+        raise GatewayError(f"cannot serve DNS on {config.listen}: {e.strerror or e}") from None
 
 
 def _bind_metrics(metrics: Metrics, address: Address | None) -> MetricsServer | None:

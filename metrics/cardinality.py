@@ -38,9 +38,16 @@ def max_series(vocabulary: L.LabelVocabulary, categories: int, groups: int, *, s
         "classgate_malformed_requests_total": len(vocabulary.malformed_parts) + 1,
         "classgate_decision_duration_seconds": len(DECISION_BUCKETS) + 1 + 2,  # buckets, +Inf, _sum, _count
         "classgate_policy_reloads_total": len(L.RELOAD_RESULTS),
+        "classgate_tls_ech_connections_total": len(vocabulary.tls_modes) + 1,
+        # The gateway's resolver: queries like requests; the rest closed sets, present from the start.
+        "classgate_dns_queries_total": per_request,
+        "classgate_dns_special_answers_total": len(vocabulary.dns_special_answers) + 1,
+        "classgate_dns_ech_stripped_records_total": len(vocabulary.dns_stripped_types) + 1,
+        "classgate_dns_failed_queries_total": len(vocabulary.dns_failures) + 1,
+        "classgate_dns_cache_lookups_total": len(vocabulary.dns_cache_results) + 1,
         # build_info, policy_info, policy_loaded_timestamp, policy_categories, policy_groups,
-        # topsites_tracked_domains, topsites_capacity_per_category
-        "state": 7,
+        # policy_fallback, topsites_tracked_domains, topsites_capacity_per_category
+        "state": 8,
         "process": PROCESS_SERIES,
     }
     if sync:
@@ -69,6 +76,12 @@ def typical_series(vocabulary: L.LabelVocabulary, categories: int, groups: int, 
         - 1
         + fixed["classgate_decision_duration_seconds"]
         + fixed["classgate_policy_reloads_total"]
+        + len(vocabulary.tls_modes)  # ECH connections
+        + per_request  # DNS queries (a gateway with --dns; 0 without it)
+        + len(vocabulary.dns_special_answers)
+        + len(vocabulary.dns_stripped_types)
+        + len(vocabulary.dns_failures)
+        + len(vocabulary.dns_cache_results)
         + fixed["state"]
         + fixed.get("classgate_sync", 0)
         + PROCESS_SERIES_FORWARDED

@@ -29,9 +29,14 @@ class LabelledCounter(Collector):
         self._lock = threading.Lock()
 
     def inc(self, value: str) -> None:
+        self.add(value, 1)
+
+    def add(self, value: str, amount: int) -> None:
         key = fold(value, self._values)
+        if not isinstance(amount, int) or amount <= 0:  # a counter only goes up; a caller bug counts nothing
+            return
         with self._lock:
-            self._counts[key] = self._counts.get(key, 0) + 1
+            self._counts[key] = self._counts.get(key, 0) + amount
 
     def value(self, value: str) -> int:
         with self._lock:

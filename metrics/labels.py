@@ -34,10 +34,17 @@ class LabelVocabulary:
     policy_sources: tuple[str, ...]  # where the policy in force came from (a file, the Department sync)
     uncategorized: str  # the category of a destination in no policy category
     default_group: str  # the group of a client in no group's networks
+    # The gateway's resolver: answers by its own rule, record types `ech` is stripped from, why a query got no
+    # ordinary answer, cache lookups.
+    dns_special_answers: tuple[str, ...]
+    dns_stripped_types: tuple[str, ...]
+    dns_failures: tuple[str, ...]
+    dns_cache_results: tuple[str, ...]
 
     def __post_init__(self) -> None:
         for name in ("actions", "tiers", "tls_modes", "safesearch_engines", "filter_stages", "malformed_parts",
-                     "policy_sources"):
+                     "policy_sources", "dns_special_answers", "dns_stripped_types", "dns_failures",
+                     "dns_cache_results"):
             values = getattr(self, name)
             if not values or OTHER in values or len(set(values)) != len(values):
                 raise ValueError(f"label vocabulary {name}: {values!r} must be distinct values without {OTHER!r}")

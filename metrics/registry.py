@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 
 from classgate.metrics import labels as L
 from classgate.metrics.counters import LabelledCounter
+from classgate.metrics.dns import DnsQueryCounter
 from classgate.metrics.state import PolicyState, StateCollector
 from classgate.metrics.sync import SyncMetrics
 from classgate.metrics.topsites import TopSites
@@ -69,7 +70,37 @@ class Metrics:
             "classgate_policy_reloads", "Policy loads: succeeded, or rejected (the previous policy stayed).",
             "result", L.RELOAD_RESULTS,
         )
-        for counter in (self.tls, self.safesearch, self.filter_errors, self.malformed, self.reloads):
+        self.tls_ech = LabelledCounter(
+            "classgate_tls_ech_connections",
+            "ClientHellos with Encrypted Client Hello behind a known ECH front (the destination hidden), by "
+            "handling: intercepted (inspected groups), refused, passed through (tls.ech: allow).",
+            "mode", v.tls_modes,
+        )
+        # The gateway's resolver (classgate run --dns).
+        self.dns_queries = DnsQueryCounter()
+        self.dns_special = LabelledCounter(
+            "classgate_dns_special_answers",
+            "DNS answers by the resolver's own rule: Firefox's canary and iCloud Private Relay (NXDOMAIN), "
+            "encrypted-DNS resolver names (the block answer), SafeSearch (a CNAME to the engine's safe host).",
+            "kind", v.dns_special_answers,
+        )
+        self.dns_stripped = LabelledCounter(
+            "classgate_dns_ech_stripped_records",
+            "HTTPS and SVCB records from which the resolver removed the ech parameter (or dropped for it).",
+            "type", v.dns_stripped_types,
+        )
+        self.dns_failures = LabelledCounter(
+            "classgate_dns_failed_queries",
+            "DNS queries without an ordinary answer: malformed (FORMERR), unsupported, not from the LAN "
+            "(REFUSED), rate limited or overloaded (dropped), upstream failed or error (SERVFAIL).",
+            "reason", v.dns_failures,
+        )
+        self.dns_cache = LabelledCounter(
+            "classgate_dns_cache_lookups", "Upstream lookups of the resolver served from its cache (hit) or not.",
+            "result", v.dns_cache_results,
+        )
+        for counter in (self.tls, self.safesearch, self.filter_errors, self.malformed, self.reloads, self.tls_ech,
+                        self.dns_queries, self.dns_special, self.dns_stripped, self.dns_failures, self.dns_cache):
             r.register(counter)
 
         self.topsites = TopSites(
@@ -85,6 +116,12 @@ class Metrics:
         if process_metrics:
             ProcessCollector(registry=r)
         self._lock = threading.Lock()
+
+    @property
+    def timezone(self) -> str:
+        """The time zone of the policy in force ("UTC" before one is loaded)."""
+        policy = self._policy
+        return policy.timezone if policy is not None else "UTC"
 
     def record_request(
         self,
@@ -128,6 +165,31 @@ class Metrics:
         """A request refused as malformed (400) before any decision; `part` says what was wrong."""
         self.malformed.inc(part)
 
+    def record_tls_ech(self, mode: str) -> None:
+        """A ClientHello with real ECH behind a known front: "intercepted" | "refused" | "passthrough"."""
+        self.tls_ech.inc(mode)
+
+    def record_dns_query(self, category: str, group: str, action: str) -> None:
+        """One DNS query answered by the policy's decision."""
+        try:
+            labels = self._labels
+            key = (labels.category(category), labels.group(group), L.fold(action, self.vocabulary.actions))
+            self.dns_queries.add(key)
+        except (TypeError, ValueError):
+            log.debug("record_dns_query: bad arguments", exc_info=True)
+
+    def record_dns_special(self, kind: str) -> None:
+        self.dns_special.inc(kind)
+
+    def record_dns_ech_stripped(self, record_type: str, count: int) -> None:
+        self.dns_stripped.add(record_type, count)
+
+    def record_dns_failure(self, reason: str) -> None:
+        self.dns_failures.inc(reason)
+
+    def record_dns_cache(self, result: str) -> None:
+        self.dns_cache.inc(result)
+
     def record_reload(self, ok: bool) -> None:
         self.reloads.inc("succeeded" if ok else "rejected")
 
@@ -138,8 +200,11 @@ class Metrics:
         categories: Iterable[str],
         groups: Iterable[str],
         source: str = "file",
+        timezone: str = "UTC",
+        fallback: bool = False,
     ) -> None:
-        """The policy now in force: its categories and groups become the allowed label values."""
+        """The policy now in force: its categories and groups become the allowed label values; its time zone
+        is how /stats.json's readers show times."""
         new = L.PolicyLabels(self.vocabulary, categories, groups)
         with self._lock:
             self._labels = new
@@ -149,6 +214,8 @@ class Metrics:
                 source=L.fold(source, self.vocabulary.policy_sources),
                 categories=len(new.categories) - 1,  # without the implicit "uncategorized"
                 groups=len(new.groups),
+                timezone=str(timezone),
+                fallback=bool(fallback),
             )
             # Only new events fold with the new sets; series of categories that are gone keep
             # their last value.

@@ -87,7 +87,8 @@ class _Handler(BaseHTTPRequestHandler):
             if n is None:
                 self._send(400, "text/plain; charset=utf-8", b"n must be an integer from 1 to 100\n")
                 return
-            body = json.dumps(self.metrics.topsites.snapshot(n), ensure_ascii=False, indent=1)
+            doc = {**self.metrics.topsites.snapshot(n), "timezone": self.metrics.timezone}
+            body = json.dumps(doc, ensure_ascii=False, indent=1)
             self._send(200, "application/json", body.encode())
         elif url.path == "/":
             self._send(200, "text/plain; charset=utf-8", b"classgate metrics: /metrics /stats.json\n")

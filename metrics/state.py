@@ -24,6 +24,8 @@ class PolicyState:
     source: str  # "file" | "sync"
     categories: int
     groups: int
+    timezone: str = "UTC"  # the policy's time zone (IANA name): how admins read times
+    fallback: bool = False  # the configured policy does not validate: the last good one is enforced
 
 
 def build_version() -> str:
@@ -62,6 +64,11 @@ class StateCollector(Collector):
             )
             yield GaugeMetricFamily(
                 "classgate_policy_groups", "Groups in the policy in force.", value=policy.groups
+            )
+            yield GaugeMetricFamily(
+                "classgate_policy_fallback",
+                "1 while the configured policy does not validate and the last good one is enforced instead.",
+                value=1 if policy.fallback else 0,
             )
         yield GaugeMetricFamily(
             "classgate_topsites_tracked_domains",

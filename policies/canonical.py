@@ -3,12 +3,17 @@
 Hosts follow the WHATWG URL Standard's host parser (the web-platform-tests data is the oracle in
 tests/engine/test_wpt_hosts.py), so a filter cannot be talked round by spelling the same host in
 another way: `EXAMPLE.com`, `ex%61mple.com`, Unicode vs punycode, `http://2130706433/`, `[0:0::1]`.
-We differ in one thing browsers keep: a trailing dot is dropped (`example.com.` resolves to the same site),
-and a host with an empty last label after that (`example.com..`) is an error, so a block.
+We differ where a browser keeps a spelling that reaches the same destination: a trailing dot is dropped
+(`example.com.` resolves to the same site; a host with an empty last label after that, `example.com..`, is an
+error, so a block), and an IPv6 address that stands for an IPv4 one (IPv4-mapped `::ffff:a.b.c.d`,
+IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d`) is that IPv4 address, for lists and rules alike.
 
-Paths are normalised the way servers read them: backslashes are slashes, dot segments are resolved,
-percent-encoded unreserved characters are decoded and other escapes upper-cased. Case is kept here;
-the index compares paths lower-cased, as squidGuard does for UT1 `urls`.
+Paths are normalised the way the most permissive common server reads them, so that no spelling moves a
+path out of a `urls` entry's reach: backslashes and encoded slashes (`%2F`, `%5C`) are slashes, empty
+segments are merged (nginx reads `//secret` as `/secret`), dot segments are resolved (after the decoding,
+so `..%2F` counts), percent-encoded unreserved characters are decoded and other escapes upper-cased. Case
+is kept here; the index compares paths lower-cased, as squidGuard does for UT1 `urls`. The decision is made
+on this form; the request is forwarded as the client wrote it.
 """
 
 from __future__ import annotations
@@ -64,8 +69,26 @@ def canonical_host(raw: str) -> str:
         inner = text[1:-1] if text.startswith("[") and text.endswith("]") else text
         if text.startswith("[") and not text.endswith("]"):
             raise UrlError(f"unterminated IPv6 literal: {raw!r}")
-        return "[" + serialise_ipv6(parse_ipv6(inner, raw)) + "]"
+        pieces = parse_ipv6(inner, raw)
+        embedded = embedded_ipv4(pieces)
+        if embedded is not None:
+            return embedded
+        return "[" + serialise_ipv6(pieces) + "]"
     return _parse_domain(text, raw)
+
+
+def embedded_ipv4(pieces: list[int]) -> str | None:
+    """The dotted IPv4 address an IPv6 address (eight 16-bit pieces) stands for, or None.
+
+    IPv4-mapped ::ffff:0:0/96 (a dual-stack socket's view of an IPv4 peer), IPv4-compatible ::/96 (except
+    :: and ::1) and the NAT64 well-known prefix 64:ff9b::/96 all reach the IPv4 address in their last 32 bits."""
+    head = pieces[:6]
+    mapped = head == [0, 0, 0, 0, 0, 0xFFFF]
+    compatible = head == [0] * 6 and (pieces[6] or pieces[7] > 1)
+    nat64 = head == [0x64, 0xFF9B, 0, 0, 0, 0]
+    if not (mapped or compatible or nat64):
+        return None
+    return f"{pieces[6] >> 8}.{pieces[6] & 0xFF}.{pieces[7] >> 8}.{pieces[7] & 0xFF}"
 
 
 def _parse_domain(text: str, raw: str) -> str:
@@ -182,7 +205,7 @@ def _already_canonical(url: str) -> CanonicalUrl | None:
     # A lower-case ASCII name whose last label starts with a letter: never an IPv4 number, never a port.
     if not is_plain_host(host):
         return None
-    if "?" in host or _TAIL_NEEDS_WORK.search(tail) or "/." in tail:
+    if "?" in host or _TAIL_NEEDS_WORK.search(tail) or "/." in tail or "//" in tail.partition("?")[0]:
         return None
     path, _, query = tail.partition("?")
     if not path:
@@ -218,11 +241,19 @@ def _split_port(authority: str) -> tuple[str, str]:
     return authority, ""
 
 
+_ENCODED_SLASH = re.compile(r"%(?:2[Ff]|5[Cc])")
+
+
 def normalise_path(raw: str) -> str:
-    """Resolve dot segments and normalise escapes; `raw` is the path part of a URL (may be empty)."""
+    """Slashes (also encoded ones) merged, dot segments resolved, escapes normalised; `raw` is the path part
+    of a URL (may be empty). A trailing slash is kept: `/dir/` and `/dir` are not the same resource."""
+    if "%" in raw:
+        raw = _ENCODED_SLASH.sub("/", raw)
     segments = raw.replace("\\", "/").split("/")
     if segments and segments[0] == "":
         segments = segments[1:]
+    # Empty segments are merged ("//a///b" is "/a/b"), except a final one: the trailing slash.
+    segments = [s for s in segments[:-1] if s] + segments[-1:]
     out: list[str] = []
     for i, seg in enumerate(segments):
         seg = _normalise_escapes(_encode(seg, _PATH_ENCODE))

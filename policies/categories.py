@@ -20,23 +20,38 @@ def _tip(name: str, known: list[str]) -> str:
     return f" (known: {', '.join(sorted(known))})" if known else " (none are defined)"
 
 
-def read_sources(node: Val | None, base: Path, origin: Origin, problems: list[Problem]) -> dict[str, Source]:
-    """`sources:`; paths are resolved against the folder of the file that declares them and must exist."""
+def read_sources(node: Val | None, base: Path, origin: Origin, problems: list[Problem], *,
+                 require_files: bool = True) -> dict[str, Source]:
+    """`sources:`; paths are resolved against the folder of the file that declares them and must exist
+    (unless `require_files` is False: `classgate lists fetch` reads the sources before their first fetch)."""
     sources: dict[str, Source] = {}
     for name, body in (node.value.items() if node else ()):
-        fmt, path_node = body.value.get("format"), body.value.get("path")
+        fmt, path_node, url_node = body.value.get("format"), body.value.get("path"), body.value.get("url")
         if fmt is None or path_node is None:
             continue  # missing keys already reported by the shape check
+        if url_node is not None and origin == "school":
+            # A gateway never fetches a third-party list (it could not check it, and 3,000 gateways
+            # would each call the upstream): only the Department's `lists fetch` reads `url`.
+            problems.append(Problem.at(url_node.pos, f"source {name!r}: `url` is for the Department's `classgate "
+                                                     "lists fetch`; a gateway never downloads lists: put the "
+                                                     "file next to the overlay and drop `url`"))
         path = (base / path_node.value).resolve()
-        if fmt.value == "ut1" and not path.is_dir():
+        if require_files and fmt.value == "ut1" and not path.is_dir():
             problems.append(Problem.at(path_node.pos, f"source {name!r}: {path} is not a folder (a ut1 source "
-                                                      "is a folder of <list>/domains and <list>/urls)"))
+                                                      "is a folder of <list>/domains and <list>/urls)"
+                                                      + _fetch_tip(url_node)))
             continue
-        if fmt.value != "ut1" and not path.is_file():
-            problems.append(Problem.at(path_node.pos, f"source {name!r}: no such file {path}"))
+        if require_files and fmt.value != "ut1" and not path.is_file():
+            problems.append(Problem.at(path_node.pos, f"source {name!r}: no such file {path}"
+                                                      + _fetch_tip(url_node)))
             continue
-        sources[name] = Source(name=name, format=fmt.value, path=path, origin=origin, pos=body.key_pos)
+        sources[name] = Source(name=name, format=fmt.value, path=path, url=url_node.value if url_node else None,
+                               origin=origin, pos=body.key_pos)
     return sources
+
+
+def _fetch_tip(url_node: Val | None) -> str:
+    return "; it has a url: download it with `classgate lists fetch --policy FILE`" if url_node else ""
 
 
 def resolve_include(text: str, sources: Mapping[str, Source]) -> str:

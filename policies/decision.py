@@ -41,7 +41,7 @@ class Decision(_DecisionFields):
 
     @property
     def matched(self) -> tuple[Match, ...]:
-        return tuple(map(Match._make, tuple.__getitem__(self, 6)))
+        return tuple(map(Match._make, self[6]))  # indexing reads the stored tuples, past this property
 
     @property
     def blocked(self) -> bool:
@@ -50,13 +50,28 @@ class Decision(_DecisionFields):
     @property
     def category(self) -> str:
         """The first of `categories` (the one counted and shown first), or "uncategorized"."""
-        categories = tuple.__getitem__(self, 4)
+        categories = self.categories
         return categories[0] if categories else UNCATEGORIZED
+
+
+_new_tuple = tuple.__new__
+
+
+def make_decision(*, action: Action, rule: str | None, tier: Tier, group: str, categories: tuple[str, ...],
+                  schedules: tuple[str, ...], matched: tuple[tuple[str, str, str], ...], host: str, url: str,
+                  error: str | None = None, needs_path: bool = False) -> Decision:
+    """A Decision, by field name: the one way the engine builds one (`matched` as plain tuples, see Decision).
+
+    Called once per request, so it fills the tuple directly (tuple.__new__) rather than through the
+    Python-level __new__ that `Decision(...)` runs."""
+    return _new_tuple(Decision, (action, rule, tier, group, categories, schedules, matched, host, url, error,
+                                 needs_path))
 
 
 def error_decision(message: str, group: str = "default", host: str = "", url: str = "") -> Decision:
     """Fail closed: a request we cannot judge is blocked, and says why."""
-    return Decision("block", None, "error", group, (), (), (), host, url, message, False)
+    return make_decision(action="block", rule=None, tier="error", group=group, categories=(), schedules=(),
+                         matched=(), host=host, url=url, error=message)
 
 
 @dataclass(frozen=True)

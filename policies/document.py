@@ -15,6 +15,7 @@ import yaml
 
 from classgate.policies import overlay as overlay_mod
 from classgate.policies.categories import read_categories, read_sources
+from classgate.policies.dns_settings import read_dns, read_ech
 from classgate.policies.errors import PolicyError, Position, Problem
 from classgate.policies.groups import check_overlaps, read_groups
 from classgate.policies.keys import DEPARTMENT, OVERLAY
@@ -22,6 +23,7 @@ from classgate.policies.model import (
     Action,
     BlockPageSettings,
     Category,
+    DnsSettings,
     Document,
     Group,
     LocalService,
@@ -62,6 +64,7 @@ class Draft:
     block_page: BlockPageSettings
     local_services: tuple[LocalService, ...] = ()
     school_rules: list[Rule] = field(default_factory=list)
+    dns: DnsSettings = field(default_factory=DnsSettings)
 
 
 def _is_overlay(node: yaml.Node) -> yaml.Node | None:
@@ -131,9 +134,9 @@ def _sort_key(files: list[str]) -> Callable[[Problem], tuple[int, int, int]]:
     return key
 
 
-def read_department(top: Val, base: Path, problems: list[Problem]) -> Draft:
+def read_department(top: Val, base: Path, problems: list[Problem], *, require_files: bool = True) -> Draft:
     d = top.value
-    sources = read_sources(d.get("sources"), base, "department", problems)
+    sources = read_sources(d.get("sources"), base, "department", problems, require_files=require_files)
     categories = read_categories(d.get("categories"), sources, "department", problems)
     groups = read_groups(d.get("groups"), "department", problems)
     schedules = read_schedules(d.get("schedules"), "department", problems)
@@ -149,16 +152,26 @@ def read_department(top: Val, base: Path, problems: list[Problem]) -> Draft:
         department_rules=read_rules(d.get("rules"), "department", names, problems),
         default=d["default"].value if "default" in d else "allow",
         safe_search=read_safe_search(d.get("safe_search")),
-        tls=read_tls(d.get("tls")),
+        tls=read_ech(d.get("tls"), read_tls(d.get("tls")), TlsSettings(), problems),
         block_page=read_block_page(d.get("block_page")),
         local_services=read_local_services(d.get("local_services"), problems),
+        dns=read_dns(d.get("dns")),
     )
     check_tls(d.get("tls"), draft, problems)
+    for group in groups.values():
+        if group.parent_given:
+            problems.append(Problem.at(group.pos, f"group {group.name!r}: `in:` is for a school overlay's own "
+                                                  "groups; the Department's groups are the top of the tree"))
     return draft
 
 
-def read_document(path: str | Path, overlay: str | Path | None = None) -> Document:
-    """The merged, validated policy; raises PolicyError listing every problem found."""
+def read_document(path: str | Path, overlay: str | Path | None = None, *, base: Path | None = None,
+                  overlay_base: Path | None = None, require_files: bool = True) -> Document:
+    """The merged, validated policy; raises PolicyError listing every problem found.
+
+    `base` / `overlay_base`: the folders relative `path:`s are read from, when not the files' own (a copy
+    of a policy kept elsewhere, such as the last good one in the state dir). `require_files` False: the
+    sources' list files need not exist (the policy is used with an index compiled from them earlier)."""
     problems: list[Problem] = []
     path = Path(path)
     overlay_path = Path(overlay) if overlay is not None else None
@@ -166,11 +179,12 @@ def read_document(path: str | Path, overlay: str | Path | None = None) -> Docume
     school_top = load_top(overlay_path, True, problems) if overlay_path is not None else None
     if top is None or (overlay_path is not None and school_top is None):
         raise PolicyError(problems or [Problem.at(Position(str(path), 1, 1), "the policy cannot be read")])
-    draft = read_department(top, path.parent, problems)
+    draft = read_department(top, base or path.parent, problems, require_files=require_files)
     warnings = order_warnings(draft.department_rules)
     locked = [r for r in draft.department_rules if r.locked]
     if school_top is not None and overlay_path is not None:
-        overlay_mod.apply(draft, school_top, overlay_path.parent, problems)
+        overlay_mod.apply(draft, school_top, overlay_base or overlay_path.parent, problems,
+                          require_files=require_files)
         check_tls(school_top.value.get("tls"), draft, problems)
         warnings += shadow_warnings(locked, draft.school_rules)
     check_overlaps(draft.groups, problems)
@@ -193,6 +207,7 @@ def read_document(path: str | Path, overlay: str | Path | None = None) -> Docume
         tls=draft.tls,
         block_page=draft.block_page,
         local_services=draft.local_services,
+        dns=draft.dns,
         files=files,
         warnings=tuple(p for p in problems if p.severity == "warning"),
     )

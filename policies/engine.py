@@ -5,72 +5,82 @@ rule conditions to sets, and returns a `Policy`. `Policy.decide` canonicalises t
 group and the active schedules, looks the destination up in the index, and walks the rules in order:
 the first rule whose conditions all hold decides; none -> the document's default.
 
-Caches (each bounded by `cache_size`; 0 turns them all off, for measuring): parsed URLs by raw text,
-canonical hosts by raw host, destination facts by canonical host, and whole outcomes by (host, path if it
-matters, group, active schedules) (functools.lru_cache each); and, in front of them, the per-authority fast
-path (policies.fastpath): most requests go to a host seen a moment ago, so the raw authority of an http(s)
-URL is looked up as it comes and, where the path cannot change the outcome, the decision comes from there and
-from one verdict per (categories, rule hits, group, schedules), without parsing the URL again. The fast path
-only takes URLs whose rest the full parser would keep as it is, so it gives exactly the full path's decision
-(tests/engine/test_fastpath.py compares every field).
+Caches (policies.fastpath.EngineCaches, each bounded by `cache_size`; 0 turns them off, for measuring): parsed
+URLs by raw text, canonical hosts by raw host, destination facts by canonical host, and whole outcomes by
+(host, path if it matters, group, active schedules); and, in front of them, the per-authority fast path: most
+requests go to a host seen a moment ago, so the raw authority of an http(s) URL is looked up as it comes and,
+where the path cannot change the outcome, the decision comes from there and from one verdict per (categories,
+rule hits, group, schedules), without parsing the URL again. The fast path only takes URLs whose rest the full
+parser would keep as it is, so it gives exactly the full path's decision (tests/policies/test_fastpath.py
+compares every field).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import xxhash
 
-from classgate.policies.canonical import CanonicalUrl, canonical_host, canonical_url, is_plain_host
-from classgate.policies.decision import Decision, PolicyStats, error_decision
+from classgate.policies.canonical import canonical_host, canonical_url, is_plain_host
+from classgate.policies.decision import Decision, PolicyStats, error_decision, make_decision
 from classgate.policies.errors import PolicyError, Problem, UrlError
-from classgate.policies.fastpath import GenerationalCache, tail_is_canonical
-from classgate.policies.groups import GroupResolver
+from classgate.policies.fastpath import (
+    AuthorityEntry,
+    Dest,
+    EngineCaches,
+    HostFacts,
+    Outcome,
+    RawMatch,
+    SetFacts,
+    Verdict,
+    VerdictKey,
+    rest_needs_work,
+)
+from classgate.policies.groups import GroupResolver, group_path
 from classgate.policies.index.build import content_digest, load_index, plan_lists
 from classgate.policies.index.table import DomainIndex
 from classgate.policies.model import DEFAULT_GROUP, Document, Rule
 from classgate.policies.schedules import END_OF_DAY, active_schedules
 
 log = logging.getLogger("classgate.policy")
+# The longest URL decided at all; longer ones are blocked unread (every per-request step stays bounded).
+MAX_URL_LENGTH = 16384
+# The longest URL whose parse and outcome are cached: a cache of 65,536 entries of this size stays ~70 MB
+# at the very worst; longer URLs (rare, seldom the same twice) are decided uncached.
+CACHED_URL_LENGTH = 1024
+# A DNS name is at most 253 characters; percent-encoded or Unicode spellings of one stay well below this.
+MAX_HOST_LENGTH = 1024
 DEFAULT_CACHE_SIZE = 65536
-# Decision is a NamedTuple; building it through tuple.__new__ skips a Python-level __new__ per request.
-_new_decision = functools.partial(tuple.__new__, Decision)
-_GROUP_MEMO_LIMIT = 65536
-_VERDICT_LIMIT = 4096  # (categories, rule hits, group, schedules) combinations: a few hundred in practice
-_PATH_NEEDED = ("path-needed",)  # sentinel outcome: the host has `urls` entries, so the path matters
-
-# A destination's facts: (categories sorted, the same again (probed by rules' category sets), rule positions
-# whose own domains/urls hit, category matches as (category, source, entry)). Tuples only, never sets: the
-# cyclic GC untracks tuples of strings and numbers, so millions of cached facts cost its collections nothing.
-_Dest = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], tuple]
-_NO_DEST: _Dest = ((), (), (), ())
+# Sentinel outcome (compared by identity, never returned): the host has `urls` entries, so the path matters.
+# Shaped as a failure, so that a slip would block.
+_PATH_NEEDED: Outcome = ("block", "path-needed", "error", (), ())
+_NO_DEST: Dest = ((), (), (), ())
 
 
 class _CompiledRule:
     __slots__ = (
-        "action",
         "any_destination",
         "categories",
         "groups",
-        "name",
         "path_sensitive",
         "position",
         "regex",
-        "tier",
+        "verdict",
         "when",
     )
 
-    def __init__(self, position: int, rule: Rule):
+    def __init__(self, position: int, rule: Rule, covered: Callable[[Iterable[str]], frozenset[str]]):
         self.position = position
-        self.name, self.action, self.tier = rule.name, rule.action, rule.tier
-        self.groups = frozenset(rule.groups) or None
+        self.verdict: Verdict = (rule.action, rule.name, rule.tier)
+        # The groups named and every subgroup of theirs: the per-request check stays one set lookup.
+        self.groups = covered(rule.groups) or None
         self.when = frozenset(rule.when) or None
         self.categories = frozenset(rule.categories)
         self.regex = tuple(re.compile(r) for r in rule.regex)
@@ -83,13 +93,18 @@ class Policy:
     """A compiled policy. Thread-safe for deciding; build it with compile_policy()."""
 
     def __init__(self, doc: Document, index: DomainIndex, list_categories: dict[str, tuple[str, ...]],
-                 version: str, stats: PolicyStats, warnings: list[Problem], cache_size: int):
+                 version: str, stats: PolicyStats, warnings: list[Problem], cache_size: int, *,
+                 lists_digest: str = ""):
         self.name = doc.name
+        self.lists_digest = lists_digest  # what the index was built from (the last good copy keeps it)
+        self.index_file: Path | None = index.path
         self.timezone = ZoneInfo(doc.timezone)
         self.categories: tuple[str, ...] = tuple(doc.categories)
         self.groups: tuple[str, ...] = tuple(dict.fromkeys((*doc.groups, DEFAULT_GROUP)))
         self.safe_search = doc.safe_search
-        self.tls = doc.tls
+        # Groups form a tree (policies.groups): what names a group covers its subgroups too.
+        self._paths = {name: frozenset(group_path(doc.groups, name)) for name in self.groups}
+        self.tls = replace(doc.tls, inspect_groups=self.covered_groups(doc.tls.inspect_groups))
         self.block_page = doc.block_page
         self.default = doc.default
         self.version = version
@@ -97,60 +112,52 @@ class Policy:
         self.warnings = warnings
         self.document = doc
         self._index = index
-        self._rules = tuple(_CompiledRule(i, r) for i, r in enumerate(doc.rules))
+        self._rules = tuple(_CompiledRule(i, r, self.covered_groups) for i, r in enumerate(doc.rules))
+        self._default_verdict: Verdict = (doc.default, None, "default")
         self._has_regex = any(r.regex for r in self._rules)
         self._groups = GroupResolver(doc.groups)
-        self._group_memo: dict[str | None, str] = {}  # client address -> group, read without a call
         self._schedules = tuple(doc.schedules.values())
-        # Outcomes can be cached per second only if no window edge falls inside a second.
+        # Active schedules can be memoised per second only if no window edge falls inside a second.
         self._schedules_by_second = all(
             t.microsecond == 0 or t == END_OF_DAY for s in self._schedules for w in s.windows for t in (w.start, w.end)
         )
-        self._schedule_memo: tuple[int, tuple[str, ...]] = (-1, ())
-        self._set_facts: dict[int, _Dest] = {}
         self._list_categories = [list_categories.get(name, ()) for name in index.lists]
         self._list_rule = [int(n.split(":", 1)[1]) if n.startswith("rule:") else -1 for n in index.lists]
-        self._cache_size = cache_size
-        if cache_size > 0:
-            self._parse: Callable[[str], CanonicalUrl] = functools.lru_cache(cache_size)(canonical_url)
-            self._host: Callable[[str], str] = functools.lru_cache(cache_size)(canonical_host)
-            self._host_facts = functools.lru_cache(cache_size)(self._host_facts_uncached)
-            self._outcome = functools.lru_cache(cache_size)(self._outcome_uncached)
-            self._authorities: GenerationalCache | None = GenerationalCache(cache_size, self._authority_entry)
-            self._verdicts: dict[tuple, tuple[str, str | None, str]] = {}
-        else:
-            self._authorities = None
-            self._parse, self._host, self._host_facts = canonical_url, canonical_host, self._host_facts_uncached
-            self._outcome = self._outcome_uncached
+        self._caches = EngineCaches(cache_size, parse=canonical_url, host=canonical_host,
+                                    host_facts=self._host_facts_uncached, outcome=self._outcome_uncached,
+                                    authority=self._authority_entry)
 
     # ------------------------------------------------------------------ public API
 
     def group_of(self, client_ip: str | None) -> str:
         return self._groups.group_of(client_ip)
 
-    def _group_of(self, client: str | None) -> str:
-        group = self._groups.group_of(client)
-        if len(self._group_memo) >= _GROUP_MEMO_LIMIT:
-            self._group_memo.clear()  # a school has a few thousand devices; this only bounds a flood
-        self._group_memo[client] = group
-        return group
+    def group_path(self, group: str) -> tuple[str, ...]:
+        """`group` and the groups it is part of, innermost first ("vip", "students")."""
+        return group_path(self.document.groups, group)
+
+    def covered_groups(self, named: Iterable[str]) -> frozenset[str]:
+        """The groups a rule or setting naming `named` applies to: those and every subgroup of theirs."""
+        wanted = frozenset(named)
+        return frozenset(g for g, path in self._paths.items() if not wanted.isdisjoint(path))
 
     def decide(self, url: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
         """The decision for a full URL. Never raises: a malformed URL or an internal failure blocks."""
         group = DEFAULT_GROUP
         try:
-            group = self._group_memo.get(client) or self._group_of(client)
-            if self._authorities is None:
-                return _new_decision(self._decide_full(url, group, at))
-            if not self._schedules:
-                schedules: tuple[str, ...] = ()
-            elif at is None and self._schedules_by_second and (memo := self._schedule_memo)[0] == int(time.time()):
-                schedules = memo[1]  # the common case: "now", in the same second as the previous request
-            else:
-                try:
-                    schedules = self._active(at)
-                except Exception:  # noqa: BLE001 - the full path reports it, in its own order
-                    return _new_decision(self._decide_full(url, group, at))
+            caches = self._caches
+            group = caches.groups.get(client) or self._group_of(client)
+            if len(url) > MAX_URL_LENGTH:
+                # Browsers and servers stop far below this (nginx: 8 KB of request line by default); past it a
+                # URL is an attack on the filter's time or memory: blocked without being read.
+                return error_decision(f"the URL is longer than {MAX_URL_LENGTH} characters", group)
+            authorities = caches.authorities
+            if authorities is None or len(url) > CACHED_URL_LENGTH:
+                return self._decide_full(url, group, at, None)
+            try:
+                schedules = self._schedules_at(at)
+            except Exception:  # noqa: BLE001 - the full path reports it, in its own order
+                return self._decide_full(url, group, at, None)
             # The fast path, written out here (a call costs ~2% of a decision): a plain http(s) URL whose
             # authority was seen before and whose rest needs no normalising. Else the full parser.
             if url.startswith("http://"):
@@ -165,71 +172,132 @@ class Policy:
                     authority, tail = url[start:], "/"
                 else:
                     authority, tail = url[start:slash], url[slash:]
-                authorities = self._authorities
                 entry = authorities.young.get(authority)
                 if entry is None:
                     entry = authorities.lookup(authority)
                 # entry False: an authority the fast path leaves to the full parser (kept, so judged once);
                 # a rest with escapes, dot segments, a fragment...: the full parser normalises it.
-                if entry and (tail == "/" or tail_is_canonical(tail)):
+                if entry and (tail == "/" or rest_needs_work(tail) is None):  # tail_is_canonical, inline
                     host, path_matters, categories, rule_hits, matched = entry
                     text = origin + host + tail
-                    if path_matters:
-                        return _new_decision(self._decide_with_path(host, tail, text, group, schedules))
-                    # Rules look at a destination only through its categories and rule hits: one verdict per
-                    # such combination (a few hundred at most) serves every host that shares it.
-                    key = (categories, rule_hits, group, schedules)
-                    verdict = self._verdicts.get(key) or self._verdict(key)
-                    return _new_decision((*verdict, group, categories, schedules, matched, host, text, None, False))
-            return _new_decision(self._decide_full(url, group, at))
+                    if path_matters:  # URL entries under the host, or regex rules: the outcome cache
+                        path, _, query = tail.partition("?")
+                        if self._has_regex:
+                            outcome = caches.outcome(host, path, query, text, group, schedules)
+                        else:
+                            outcome = caches.outcome(host, path.lower(), query, None, group, schedules)
+                        action, rule, tier, categories, matched = outcome
+                    else:
+                        # Rules look at a destination only through its categories and rule hits: one verdict
+                        # per such combination (a few hundred at most) serves every host that shares it.
+                        key = (categories, rule_hits, group, schedules)
+                        action, rule, tier = caches.verdicts.get(key) or self._verdict(key)
+                    return make_decision(action=action, rule=rule, tier=tier, group=group, categories=categories,
+                                         schedules=schedules, matched=matched, host=host, url=text)
+            return self._decide_full(url, group, at, schedules)
         except Exception as exc:  # noqa: BLE001 - fail closed, whatever went wrong
             log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
             return error_decision(f"internal error: {type(exc).__name__}", group)
 
-    def _decide_full(self, url: str, group: str, at: dt.datetime | None) -> tuple:
-        """Parse the URL (the cached parser when caches are on) and decide: the Decision's fields, or an error
-        Decision for a malformed URL; raises only on internal errors."""
+    def decide_host(self, host: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
+        """The decision for a host alone (TLS SNI, CONNECT). `needs_path` says a rule looking at the path
+        could change it, so the caller should decrypt and decide again on the full URL."""
+        group = DEFAULT_GROUP
         try:
-            cu = self._parse(url)
+            caches = self._caches
+            group = caches.groups.get(client) or self._group_of(client)
+            if len(host) > MAX_HOST_LENGTH:
+                return error_decision(f"the host is longer than {MAX_HOST_LENGTH} characters", group)
+            try:
+                canonical = caches.host(host)
+            except UrlError as exc:
+                return error_decision(f"malformed host: {exc}", group)
+            schedules = self._schedules_at(at)
+            dest, url_hosts = caches.host_facts(canonical)
+            (action, rule, tier), needs_path = self._first_rule(dest, group, schedules, None, url_hosts)
+            return make_decision(action=action, rule=rule, tier=tier, group=group, categories=dest[0],
+                                 schedules=schedules, matched=dest[3], host=canonical, url=canonical,
+                                 needs_path=needs_path)
+        except Exception as exc:  # noqa: BLE001
+            log.error("host decision failed (blocked): %s: %s", type(exc).__name__, exc)
+            return error_decision(f"internal error: {type(exc).__name__}", group)
+
+    def clear_caches(self) -> None:
+        self._caches.clear()
+
+    # The benchmark (bench/bench_engine.py) reads its hit rates from these.
+
+    @property
+    def _parse(self) -> object:
+        return self._caches.parse
+
+    @property
+    def _host_facts(self) -> object:
+        return self._caches.host_facts
+
+    @property
+    def _outcome(self) -> object:
+        return self._caches.outcome
+
+    @property
+    def _authorities(self) -> object:
+        return self._caches.authorities
+
+    # ------------------------------------------------------------------ internals
+
+    def _group_of(self, client: str | None) -> str:
+        return self._caches.remember_group(client, self._groups.group_of(client))
+
+    def _schedules_at(self, at: dt.datetime | None) -> tuple[str, ...]:
+        """The schedules active at `at` (now when None), memoised for the second."""
+        if not self._schedules:
+            return ()
+        if at is None:
+            ts = time.time()
+        elif at.tzinfo is None:  # a naive time is read as wall-clock time in the policy's zone
+            ts = at.replace(tzinfo=self.timezone).timestamp()
+        else:
+            ts = at.timestamp()
+        second = int(ts)  # whole seconds (positive times: int() is floor)
+        memo = self._caches.schedule_memo  # kept only when the schedules change on whole seconds
+        if memo[0] == second:
+            return memo[1]
+        active = active_schedules(self._schedules, dt.datetime.fromtimestamp(ts, self.timezone))
+        if self._schedules_by_second:
+            self._caches.schedule_memo = (second, active)
+        return active
+
+    def _decide_full(self, url: str, group: str, at: dt.datetime | None,
+                     schedules: tuple[str, ...] | None) -> Decision:
+        """Parse the URL (the cached parser when caches are on) and decide, at `at` or with the `schedules`
+        active then; an error Decision for a malformed URL; raises only on internal errors."""
+        cached = len(url) <= CACHED_URL_LENGTH  # nothing above this size is kept: a flood of huge URLs
+        try:                                     # must not fill the caches' memory
+            cu = self._caches.parse(url) if cached else canonical_url(url)
         except UrlError as exc:
             return error_decision(f"malformed URL: {exc}", group)
-        if not self._schedules:
-            schedules: tuple[str, ...] = ()
-        elif at is None and self._schedules_by_second and (memo := self._schedule_memo)[0] == int(time.time()):
-            schedules = memo[1]
-        else:
-            schedules = self._active(at)
+        if schedules is None:
+            schedules = self._schedules_at(at)
         host, text = cu.host, cu.text
+        outcome_of = self._caches.outcome if cached else self._outcome_uncached
         # The path (and query) are part of the outcome only where they can change it: under hosts with
         # `urls` entries, or for every URL when some rule has a regex. Elsewhere one entry per host serves.
         if self._has_regex:
-            outcome = self._outcome(host, cu.path, cu.query, text, group, schedules)
+            outcome = outcome_of(host, cu.path, cu.query, text, group, schedules)
         else:
-            outcome = self._outcome(host, None, None, None, group, schedules)
+            outcome = outcome_of(host, None, None, None, group, schedules)
             if outcome is _PATH_NEEDED:
-                outcome = self._outcome(host, cu.path.lower(), cu.query, None, group, schedules)
+                outcome = outcome_of(host, cu.path.lower(), cu.query, None, group, schedules)
         action, rule, tier, categories, matched = outcome
-        return (action, rule, tier, group, categories, schedules, matched, host, text, None, False)
+        return make_decision(action=action, rule=rule, tier=tier, group=group, categories=categories,
+                             schedules=schedules, matched=matched, host=host, url=text)
 
-    def _decide_with_path(self, host: str, tail: str, text: str, group: str, schedules: tuple[str, ...]) -> tuple:
-        """The fast path's fields where the path can change the outcome (URL entries under the host, regex)."""
-        path, _, query = tail.partition("?")
-        if self._has_regex:
-            outcome = self._outcome(host, path, query, text, group, schedules)
-        else:
-            outcome = self._outcome(host, path.lower(), query, None, group, schedules)
-        action, rule, tier, categories, matched = outcome
-        return (action, rule, tier, group, categories, schedules, matched, host, text, None, False)
-
-    def _verdict(self, key: tuple) -> tuple[str, str | None, str]:
+    def _verdict(self, key: VerdictKey) -> Verdict:
         categories, rule_hits, group, schedules = key
-        action, rule, tier, _, _ = self._evaluate((categories, categories, rule_hits, ()), group, schedules, "")
-        if len(self._verdicts) >= _VERDICT_LIMIT:
-            self._verdicts.clear()
-        self._verdicts[key] = verdict = (action, rule, tier)
-        return verdict
+        verdict, _ = self._first_rule((categories, categories, rule_hits, ()), group, schedules, "")
+        return self._caches.remember_verdict(key, verdict)
 
-    def _authority_entry(self, authority: str) -> tuple | bool:
+    def _authority_entry(self, authority: str) -> AuthorityEntry:
         """What the fast path needs to know about a raw authority (the text between "//" and the next "/"):
         (canonical host, whether the path can change the outcome, categories, rule hits, matches); False when
         the fast path must leave URLs with this authority to the full parser."""
@@ -251,83 +319,51 @@ class Policy:
             if cu.path != "/" or cu.query or cu.port != 80:
                 return False
             host = cu.host
-        (categories, _, rule_hits, matched), url_hosts = self._host_facts(host)
+        (categories, _, rule_hits, matched), url_hosts = self._caches.host_facts(host)
         return (host, bool(url_hosts) or self._has_regex, categories, rule_hits, matched)
 
     def _outcome_uncached(self, host: str, path: str | None, query: str | None, text: str | None, group: str,
-                          schedules: tuple[str, ...]) -> tuple:
-        dest, url_hosts = self._host_facts(host)
+                          schedules: tuple[str, ...]) -> Outcome:
+        dest, url_hosts = self._caches.host_facts(host)
         if url_hosts:
             if path is None and text is None:
                 return _PATH_NEEDED  # `urls` entries under this host: the caller asks again with the path
             dest = self._merge(dest, self._index.url_hits(url_hosts, path or "/", query or ""))
-        return self._evaluate(dest, group, schedules, text or "")
+        verdict, _ = self._first_rule(dest, group, schedules, text or "")
+        return (*verdict, dest[0], dest[3])
 
-    def decide_host(self, host: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
-        """The decision for a host alone (TLS SNI, CONNECT). `needs_path` says a rule looking at the path
-        could change it, so the caller should decrypt and decide again on the full URL."""
-        group = DEFAULT_GROUP
-        try:
-            group = self._groups.group_of(client)
-            try:
-                canonical = self._host(host)
-            except UrlError as exc:
-                return error_decision(f"malformed host: {exc}", group)
-            schedules = self._active(at)
-            dest, url_hosts = self._host_facts(canonical)
-            categories, cats, rule_hits, matched = dest
-            needs_path = False
-            for rule in self._rules:
-                if rule.groups is not None and group not in rule.groups:
-                    continue
-                if rule.when is not None and rule.when.isdisjoint(schedules):
-                    continue
-                if rule.any_destination or not rule.categories.isdisjoint(cats) or rule.position in rule_hits:
-                    return Decision(rule.action, rule.name, rule.tier, group, categories, schedules, matched,
-                                    canonical, canonical, None, needs_path)
+    def _first_rule(self, dest: Dest, group: str, schedules: tuple[str, ...], url_text: str | None,
+                    url_hosts: tuple[str, ...] = ()) -> tuple[Verdict, bool]:
+        """The verdict of the first rule whose conditions all hold (the default's when none), for a URL whose
+        canonical text regex rules test, or for a host alone (`url_text` None): then regex rules do not hold,
+        and the second value says whether a rule before the deciding one looks at the path (a regex, or `urls`
+        entries and categories under `url_hosts`), so the full URL could be decided otherwise."""
+        _, cats, rule_hits, _ = dest
+        needs_path = False
+        for rule in self._rules:
+            if rule.groups is not None and group not in rule.groups:
+                continue
+            if rule.when is not None and rule.when.isdisjoint(schedules):
+                continue
+            if rule.any_destination or not rule.categories.isdisjoint(cats) or rule.position in rule_hits:
+                return rule.verdict, needs_path
+            if url_text is None:
                 if rule.regex or (url_hosts and rule.path_sensitive):
                     needs_path = True
-            return Decision(self.default, None, "default", group, categories, schedules, matched, canonical,
-                            canonical, None, needs_path)
-        except Exception as exc:  # noqa: BLE001
-            log.error("host decision failed (blocked): %s: %s", type(exc).__name__, exc)
-            return error_decision(f"internal error: {type(exc).__name__}", group)
+            elif rule.regex and any(rx.search(url_text) for rx in rule.regex):
+                return rule.verdict, False
+        return self._default_verdict, needs_path
 
-    def clear_caches(self) -> None:
-        for fn in (self._parse, self._host, self._host_facts, self._outcome):
-            getattr(fn, "cache_clear", lambda: None)()
-        if self._authorities is not None:
-            self._authorities.clear()
-            self._verdicts.clear()
-
-    # ------------------------------------------------------------------ internals
-
-    def _active(self, at: dt.datetime | None) -> tuple[str, ...]:
-        if not self._schedules:
-            return ()
-        if at is None:
-            ts = time.time()
-        elif at.tzinfo is None:  # a naive time is read as wall-clock time in the policy's zone
-            ts = at.replace(tzinfo=self.timezone).timestamp()
-        else:
-            ts = at.timestamp()
-        second = int(ts)  # whole seconds (positive times: int() is floor)
-        memo = self._schedule_memo
-        if memo[0] == second and self._schedules_by_second:
-            return memo[1]
-        active = active_schedules(self._schedules, dt.datetime.fromtimestamp(ts, self.timezone))
-        self._schedule_memo = (second, active)
-        return active
-
-    def _host_facts_uncached(self, host: str) -> tuple[_Dest, tuple[str, ...]]:
+    def _host_facts_uncached(self, host: str) -> HostFacts:
         hits, url_hosts = self._index.lookup_host(host)
         # Tuples, not lists: the cyclic GC untracks tuples of strings, so cached facts cost it nothing.
         return (self._merge(_NO_DEST, hits) if hits else _NO_DEST), tuple(url_hosts)
 
-    def _facts_of_set(self, sid: int) -> _Dest:
+    def _facts_of_set(self, sid: int) -> SetFacts:
         """What one list-set means in this policy: (categories sorted, as a set, rule positions, and
         (category, source) pairs for Match); computed once per list-set."""
-        facts = self._set_facts.get(sid)
+        set_facts = self._caches.set_facts
+        facts = set_facts.get(sid)
         if facts is None:
             cats: set[str] = set()
             rules: set[int] = set()
@@ -340,10 +376,10 @@ class Policy:
                     cats.add(cat)
                     pairs.append((cat, "inline" if name.startswith("category:") else name))
             names = tuple(sorted(cats))
-            facts = self._set_facts[sid] = (names, names, tuple(sorted(rules)), tuple(pairs))
+            facts = set_facts[sid] = (names, names, tuple(sorted(rules)), tuple(pairs))
         return facts
 
-    def _merge(self, dest: _Dest, hits: list[tuple[str, int]]) -> _Dest:
+    def _merge(self, dest: Dest, hits: list[tuple[str, int]]) -> Dest:
         if not hits:
             return dest
         if len(hits) == 1 and dest is _NO_DEST:  # the usual hit: one listed suffix, nothing to combine
@@ -352,7 +388,7 @@ class Policy:
             return names, cats, rules, tuple([(cat, source, entry) for cat, source in pairs])
         all_cats = set(dest[1])
         all_rules = set(dest[2])
-        matched = list(dest[3])
+        matched: list[RawMatch] = list(dest[3])
         for entry, sid in hits:
             _, cats, rules, pairs = self._facts_of_set(sid)
             all_cats.update(cats)
@@ -361,35 +397,34 @@ class Policy:
         names = tuple(sorted(all_cats))
         return names, names, tuple(sorted(all_rules)), tuple(matched)
 
-    def _evaluate(self, dest: _Dest, group: str, schedules: tuple[str, ...], url_text: str) -> tuple:
-        categories, cats, rule_hits, matched = dest
-        for rule in self._rules:
-            if rule.groups is not None and group not in rule.groups:
-                continue
-            if rule.when is not None and rule.when.isdisjoint(schedules):
-                continue
-            if (rule.any_destination or not rule.categories.isdisjoint(cats) or rule.position in rule_hits
-                    or any(rx.search(url_text) for rx in rule.regex)):
-                return (rule.action, rule.name, rule.tier, categories, matched)
-        return (self.default, None, "default", categories, matched)
 
+def compile_policy(doc: Document, cache_dir: Path | None = None, *, cache_size: int = DEFAULT_CACHE_SIZE,
+                   compiled: CompiledIndex | None = None) -> Policy:
+    """Compile a validated Document; raises PolicyError (e.g. a missing list file, with the include's position).
 
-def compile_policy(doc: Document, cache_dir: Path | None = None, *, cache_size: int = DEFAULT_CACHE_SIZE) -> Policy:
-    """Compile a validated Document; raises PolicyError (e.g. a missing list file, with the include's position)."""
+    `compiled`: use this already compiled index (its file and the digest of the lists it was built from)
+    instead of reading the lists: the last good policy, when the lists on disk may have changed since."""
     started = time.perf_counter()
     try:
         ZoneInfo(doc.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise PolicyError([Problem("<policy>", 0, 0, f"unknown time zone {doc.timezone!r}")]) from None
-    refs, list_categories, problems = plan_lists(doc)
+    refs, list_categories, problems = plan_lists(doc, check_files=compiled is None)
     if problems:
         raise PolicyError(problems)
-    try:
-        digest = content_digest(doc, refs)
-    except OSError as exc:
-        raise PolicyError([Problem(str(getattr(exc, "filename", "") or "<lists>"), 0, 0,
-                                   f"cannot read list: {exc.strerror or exc}")]) from None
-    index, cached = load_index(doc, refs, digest, cache_dir)
+    if compiled is not None:
+        try:
+            index, cached, digest = DomainIndex.open(compiled.file), True, compiled.lists_digest
+        except (OSError, ValueError) as exc:  # IndexFormatError is a ValueError
+            raise PolicyError([Problem(str(compiled.file), 0, 0, f"the kept compiled index cannot be used: {exc}")]
+                              ) from None
+    else:
+        try:
+            digest = content_digest(doc, refs)
+        except OSError as exc:
+            raise PolicyError([Problem(str(getattr(exc, "filename", "") or "<lists>"), 0, 0,
+                                       f"cannot read list: {exc.strerror or exc}")]) from None
+        index, cached = load_index(doc, refs, digest, cache_dir)
     version = _version(doc, digest)
     entries = sum(index.counts)
     stats = PolicyStats(
@@ -398,7 +433,15 @@ def compile_policy(doc: Document, cache_dir: Path | None = None, *, cache_size: 
         compile_seconds=time.perf_counter() - started, index_cached=cached,
     )
     warnings = [*doc.warnings, *index.problems]
-    return Policy(doc, index, list_categories, version, stats, warnings, cache_size)
+    return Policy(doc, index, list_categories, version, stats, warnings, cache_size, lists_digest=digest)
+
+
+@dataclass(frozen=True)
+class CompiledIndex:
+    """An index compiled earlier, and the digest of the lists it holds."""
+
+    file: Path
+    lists_digest: str
 
 
 def _version(doc: Document, lists_digest: str) -> str:

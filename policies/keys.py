@@ -5,6 +5,7 @@ Extend, never rename: these keys are a contract with admins' files and with test
 
 from __future__ import annotations
 
+from classgate.policies.model import DNS_BLOCK_ANSWERS, ECH_HANDLINGS
 from classgate.policies.shapes import Bool, Enum, Int, ListOf, MapOf, Obj, Spec, Str
 from classgate.policies.vocabulary import (
     BLOCK_PAGE_LANGUAGES,
@@ -14,6 +15,7 @@ from classgate.policies.vocabulary import (
 )
 
 VERSION = 1
+SOURCE_URL_PATTERN = r"https?://[^\s/?#]+[^\s]*"
 
 
 def _names(what: str) -> ListOf:
@@ -27,6 +29,10 @@ SOURCE = Obj(
         "format": Enum(LIST_FORMATS, description="ut1: a folder of <list>/domains and <list>/urls; domains: one "
                                                  "domain per line; hosts: /etc/hosts lines; adblock: ||domain^ rules"),
         "path": Str(description="folder (ut1) or file, relative to the policy file"),
+        "url": Str(pattern=SOURCE_URL_PATTERN, hint="; a source url starts with https:// (or http://)",
+                   description="Department only: where `classgate lists fetch` downloads this list (for ut1: the "
+                               "folder of <list>.tar.gz archives); gateways never fetch, they get lists in the "
+                               "signed bundle"),
     },
 )
 
@@ -43,7 +49,12 @@ CATEGORY = Obj(
 
 GROUP = Obj(
     what="in a group",
-    fields={"networks": ListOf(Str(), description="client networks (CIDR); the most specific network wins")},
+    fields={
+        "networks": ListOf(Str(), description="client networks (CIDR); the most specific network wins"),
+        "in": Str(description="school overlay: the Department group this group is part of (rules and locks "
+                              "naming that group cover this one); without it, the Department group whose "
+                              "networks hold this group's"),
+    },
 )
 
 WINDOW = Obj(
@@ -71,6 +82,10 @@ RULE = Obj(
         "urls": ListOf(Str(), description="host/path prefixes"),
         "regex": ListOf(Str(), description="regular expressions searched in the full canonical URL"),
         "locked": Bool(description="Department only: this rule comes before every school rule"),
+        "reason": Obj(what="in a rule's reason", fields={
+            "vi": Str(description="why, in Vietnamese: shown on the block page instead of the rule's name"),
+            "en": Str(description="why, in English"),
+        }, description="why this rule blocks, in the words a student reads on the block page"),
     },
 )
 
@@ -87,6 +102,20 @@ TLS = Obj(
     fields={
         "inspect_groups": _names("groups whose devices trust the school CA (HTTPS is inspected)"),
         "never_decrypt": _names("categories always passed through without decryption"),
+        "ech": Enum(ECH_HANDLINGS, description="Encrypted Client Hello behind an ECH front, from a group that is not "
+                                               "inspected: refuse (default) or allow (decided on the outer name); "
+                                               "inspected groups are always intercepted"),
+        "ech_fronts": ListOf(Str(), description="more shared ECH outer names (public_name), beside the built-in "
+                                                "cloudflare-ech.com, cover.defo.ie, public.tls-ech.dev"),
+    },
+)
+
+DNS = Obj(
+    what="in dns",
+    fields={
+        "block_answer": Enum(DNS_BLOCK_ANSWERS, description="what the gateway's resolver answers for a name the "
+                                                            "client's group may not reach: gateway (its own "
+                                                            "address, default) or nxdomain"),
     },
 )
 
@@ -104,6 +133,7 @@ _COMMON: dict[str, Spec] = {
     "rules": ListOf(RULE, description="first match wins"),
     "default": Enum(("allow", "block"), description="the action when no rule matches"),
     "tls": TLS,
+    "dns": DNS,
     "block_page": BLOCK_PAGE,
     "local_services": ListOf(Str(), description="addresses of the gateway itself that devices may reach through "
                              "the proxy (every other one is refused): IP, IP:PORT, [IPv6]:PORT or a network "

@@ -10,6 +10,7 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final, Literal, get_args
 
 from classgate.policies.errors import Position, Problem
 from classgate.policies.vocabulary import (
@@ -23,7 +24,7 @@ from classgate.policies.vocabulary import (
 )
 
 __all__ = ["DEFAULT_GROUP", "Action", "BlockPageSettings", "Category", "Document", "Group", "IpNetwork",
-           "ListFormat", "LocalService", "Origin", "Rule", "SafeSearchLevel", "SafeSearchSettings", "Schedule", "Source",
+           "ListFormat", "LocalService", "Origin", "Rule", "RuleReason", "SafeSearchLevel", "SafeSearchSettings", "Schedule", "Source",
            "Tier", "TimeWindow", "TlsSettings"]
 
 
@@ -34,6 +35,7 @@ class Source:
     name: str
     format: ListFormat
     path: Path  # absolute, resolved relative to the file that declared it
+    url: str | None = None  # where the Department's `classgate lists fetch` gets it; gateways never fetch
     origin: Origin = "department"
     pos: Position | None = None
 
@@ -56,9 +58,15 @@ IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True)
 class Group:
+    """A named set of client networks. Groups form a tree: a school group inside a Department group's
+    networks (or naming it with `in:`) is its subgroup, and every rule or setting naming a group covers its
+    subgroups; a school group inside no Department group is under the Department's `default`."""
+
     name: str
     networks: tuple[IpNetwork, ...] = ()
     origin: Origin = "department"
+    parent: str | None = None  # the group this one is inside; None for a top-level group
+    parent_given: bool = False  # `in:` was written (else the parent comes from the networks)
     pos: Position | None = None
 
 
@@ -82,6 +90,14 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class RuleReason:
+    """Why a rule blocks, in the words a student reads on the block page (instead of the rule's name)."""
+
+    vi: str = ""
+    en: str = ""
+
+
+@dataclass(frozen=True)
 class Rule:
     """An ordered rule; it matches when every condition given holds (no destination = any)."""
 
@@ -95,6 +111,7 @@ class Rule:
     regex: tuple[str, ...] = ()  # on the full canonical URL
     locked: bool = False
     tier: Tier = "department"  # "locked" | "school" | "department"
+    reason: RuleReason | None = None
     pos: Position | None = None
 
     @property
@@ -112,10 +129,32 @@ class SafeSearchSettings:
     pos: Position | None = None
 
 
+# What the TLS gate does with a real Encrypted Client Hello (an ECH extension behind a known ECH front) from a
+# group that is not inspected: refuse it (the default), or decide it on the outer name like any other SNI.
+EchHandling = Literal["refuse", "allow"]
+ECH_HANDLINGS: Final[tuple[EchHandling, ...]] = get_args(EchHandling)
+# The shared outer names (ECHConfig `public_name`) behind which ECH hides the real destination: Cloudflare's,
+# for every zone it serves with ECH, and those of the public ECH test sites (defo.ie, tls-ech.dev).
+DEFAULT_ECH_FRONTS: Final = frozenset({"cloudflare-ech.com", "cover.defo.ie", "public.tls-ech.dev"})
+
+
 @dataclass(frozen=True)
 class TlsSettings:
     inspect_groups: frozenset[str] = frozenset()  # groups whose devices trust the school CA
     never_decrypt: frozenset[str] = frozenset()  # categories always passed through untouched
+    ech: EchHandling = "refuse"
+    ech_fronts: frozenset[str] = DEFAULT_ECH_FRONTS  # canonical host names; a policy adds to the defaults
+
+
+# What the gateway's resolver answers for a name the client's group may not reach at all: the gateway's own
+# address (plain HTTP then shows the block page) or NXDOMAIN.
+DnsBlockAnswer = Literal["gateway", "nxdomain"]
+DNS_BLOCK_ANSWERS: Final[tuple[DnsBlockAnswer, ...]] = get_args(DnsBlockAnswer)
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    block_answer: DnsBlockAnswer = "gateway"
 
 
 @dataclass(frozen=True)
@@ -152,5 +191,6 @@ class Document:
     tls: TlsSettings = TlsSettings()
     block_page: BlockPageSettings = BlockPageSettings()
     local_services: tuple[LocalService, ...] = ()
+    dns: DnsSettings = DnsSettings()
     files: tuple[Path, ...] = ()  # the policy file and overlay, for digests and reload watching
     warnings: tuple[Problem, ...] = ()

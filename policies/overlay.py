@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from classgate.policies.categories import read_categories, read_sources
+from classgate.policies.dns_settings import read_dns, read_ech
 from classgate.policies.errors import Problem
-from classgate.policies.groups import read_groups
+from classgate.policies.groups import place_school_groups, read_groups
 from classgate.policies.rules import Names, read_rules
 from classgate.policies.schedules import read_schedules
 from classgate.policies.settings import read_block_page, read_local_services, read_tls, tighten_safe_search
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
     from classgate.policies.document import Draft
 
 
-def _merge_sources(draft: Draft, node: Val | None, base: Path, problems: list[Problem]) -> None:
-    for name, source in read_sources(node, base, "school", problems).items():
+def _merge_sources(draft: Draft, node: Val | None, base: Path, problems: list[Problem], *,
+                   require_files: bool = True) -> None:
+    for name, source in read_sources(node, base, "school", problems, require_files=require_files).items():
         if name in draft.sources:
             problems.append(Problem.at(source.pos, f"source {name!r} is already defined by the Department; "
                                                    "choose another name"))
@@ -59,7 +61,18 @@ def _merge_groups(draft: Draft, node: Val | None, problems: list[Problem]) -> No
         if ours is None:
             draft.groups[name] = group
         else:
+            if group.parent_given:
+                problems.append(Problem.at(group.pos, f"group {name!r} is the Department's: `in:` places the "
+                                                      "school's own groups, not the Department's"))
             draft.groups[name] = replace(ours, networks=tuple(dict.fromkeys(ours.networks + group.networks)))
+    # Every school group under the Department group its networks lie in (or `default`): locks naming a
+    # Department group then bind every client it covers, whatever groups the school carves out of it.
+    place_school_groups(draft.groups, problems)
+    for group in draft.groups.values():
+        if group.origin == "department" and not group.networks:
+            problems.append(Problem.at(group.pos, f"Department group {group.name!r} has no networks "
+                                                          "after this overlay: no client is in it (assign the "
+                                                          "school's addresses with `networks:`)", "warning"))
 
 
 def _merge_schedules(draft: Draft, node: Val | None, problems: list[Problem]) -> None:
@@ -88,11 +101,11 @@ def _school_rules(draft: Draft, node: Val | None, problems: list[Problem]) -> No
         draft.school_rules.append(rule)
 
 
-def apply(draft: Draft, top: Val, base: Path, problems: list[Problem]) -> None:
+def apply(draft: Draft, top: Val, base: Path, problems: list[Problem], *, require_files: bool = True) -> None:
     """Merge the overlay (shape-checked top-level Val) into the Department draft, in place."""
     s = top.value
     # Order matters: categories may include the school's own sources; rules refer to everything.
-    _merge_sources(draft, s.get("sources"), base, problems)
+    _merge_sources(draft, s.get("sources"), base, problems, require_files=require_files)
     _merge_categories(draft, s.get("categories"), problems)
     _merge_groups(draft, s.get("groups"), problems)
     _merge_schedules(draft, s.get("schedules"), problems)
@@ -101,7 +114,8 @@ def apply(draft: Draft, top: Val, base: Path, problems: list[Problem]) -> None:
         draft.safe_search = tighten_safe_search(draft.safe_search, s["safe_search"], problems)
     if "default" in s:
         draft.default = s["default"].value
-    draft.tls = read_tls(s.get("tls"), draft.tls)
+    draft.tls = read_ech(s.get("tls"), read_tls(s.get("tls"), draft.tls), draft.tls, problems, overlay=True)
+    draft.dns = read_dns(s.get("dns"), draft.dns)
     draft.block_page = read_block_page(s.get("block_page"), draft.block_page)
     # The school's own box: a school may open its own services on it (a printer portal, a console).
     draft.local_services = read_local_services(s.get("local_services"), problems, draft.local_services)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from classgate.policies.destinations import read_domains, read_regex, read_urls
 from classgate.policies.errors import Problem
-from classgate.policies.model import DEFAULT_GROUP, Rule, Tier
+from classgate.policies.model import DEFAULT_GROUP, Rule, RuleReason, Tier
 from classgate.policies.yamlsource import Val
 
 
@@ -38,6 +38,14 @@ def _names(node: Val | None, kind: str, known: Collection[str], owner: str, prob
     return tuple(out)
 
 
+def _reason(node: Val | None) -> RuleReason | None:
+    if node is None:
+        return None
+    fields = node.value
+    return RuleReason(vi=fields["vi"].value.strip() if "vi" in fields else "",
+                      en=fields["en"].value.strip() if "en" in fields else "")
+
+
 def read_rules(node: Val | None, tier_unlocked: Tier, names: Names, problems: list[Problem]) -> list[Rule]:
     """Rules in file order; a rule with `locked: true` gets tier "locked", the others `tier_unlocked`.
 
@@ -64,6 +72,7 @@ def read_rules(node: Val | None, tier_unlocked: Tier, names: Names, problems: li
             regex=read_regex(fields.get("regex"), owner, problems),
             locked=locked,
             tier="locked" if locked else tier_unlocked,
+            reason=_reason(fields.get("reason")),
             pos=fields["name"].pos,
         )
         if name in seen:

@@ -145,6 +145,19 @@ def window_active(window: TimeWindow, local_dt: dt.datetime) -> bool:
     return _in_window(window, local_dt.weekday(), local_dt.date(), local_dt.time())
 
 
+def active_until(schedules: Iterable[Schedule], local_dt: dt.datetime) -> dt.datetime | None:
+    """When the latest-ending window active at `local_dt` among `schedules` ends (local time), or None when
+    none is active. A window that ends at 24:00 ends at the next midnight."""
+    weekday, date, t = local_dt.weekday(), local_dt.date(), local_dt.time()
+    ends = [w.end for s in schedules for w in s.windows if _in_window(w, weekday, date, t)]
+    if not ends:
+        return None
+    end = max(ends)
+    if end == END_OF_DAY:
+        return dt.datetime.combine(date + dt.timedelta(days=1), dt.time(0, 0), local_dt.tzinfo)
+    return dt.datetime.combine(date, end, local_dt.tzinfo)
+
+
 def active_schedules(schedules: Mapping[str, Schedule] | Iterable[Schedule],
                      local_dt: dt.datetime) -> tuple[str, ...]:
     """Names of the schedules active at `local_dt` (wall-clock time in the policy's time zone), in order."""

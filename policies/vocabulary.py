@@ -31,7 +31,10 @@ SAFE_SEARCH_LEVELS: Final[tuple[SafeSearchLevel, ...]] = get_args(SafeSearchLeve
 ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
 LIST_FORMATS: Final[tuple[ListFormat, ...]] = get_args(ListFormat)
 
-BlockPageLanguage = Literal["vi", "en"]
+# The languages the block page is written in; a policy may also say "auto" (the browser's Accept-Language).
+PageLanguage = Literal["vi", "en"]
+PAGE_LANGUAGES: Final[tuple[PageLanguage, ...]] = get_args(PageLanguage)
+BlockPageLanguage = Literal["vi", "en", "auto"]
 BLOCK_PAGE_LANGUAGES: Final[tuple[BlockPageLanguage, ...]] = get_args(BlockPageLanguage)
 
 # The group of a client in no group's networks; a group name no policy may declare.

@@ -63,12 +63,20 @@ def read_text(path: Path, problems: list[Problem]) -> str | None:
 
 def compose(text: str, file: str, problems: list[Problem]) -> yaml.Node | None:
     """The YAML node tree of one document, or None with the syntax problem (and duplicate keys) added."""
+    tab = tab_indentation(text, file)
+    if tab is not None:  # said in our words, once: PyYAML's is "found character that cannot start any token"
+        problems.append(tab)
+        return None
     try:
         # CSafeLoader when libyaml is present: same nodes, faster; never the full (unsafe) loader.
         loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         nodes = list(yaml.compose_all(text, Loader=loader_cls))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        misaligned = indentation_problem(text, file, mark.line) if mark else None
+        if misaligned is not None:
+            problems.append(misaligned)
+            return None
         where = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
         message = f"YAML syntax: {exc.problem or exc.context}"
         if exc.context and exc.problem:
@@ -85,6 +93,50 @@ def compose(text: str, file: str, problems: list[Problem]) -> yaml.Node | None:
         return None
     _check_duplicate_keys(nodes[0], file, problems)
     return nodes[0]
+
+
+def tab_indentation(text: str, file: str) -> Problem | None:
+    """The first line indented with a tab (YAML forbids tabs there), as a problem at the tab."""
+    for number, line in enumerate(text.splitlines(), 1):
+        lead = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in lead and line.strip():
+            return Problem.at(Position(file, number, lead.index("\t") + 1),
+                              "tabs are not allowed for indentation in YAML; indent with spaces")
+    return None
+
+
+def indentation_problem(text: str, file: str, error_line: int) -> Problem | None:
+    """When YAML fails at a line that lines up with no block above it, say that, in an admin's words.
+
+    `error_line` is 0-based (PyYAML's mark). None when the indentation is not the cause."""
+    lines = text.splitlines()
+    if not 0 <= error_line < len(lines):
+        return None
+    line = lines[error_line]
+    indent = len(line) - len(line.lstrip(" "))
+    levels: list[int] = []  # the indentation of the blocks open at this point, outermost first
+    opens_block = False
+    for previous in lines[:error_line]:
+        content = previous.split(" #", 1)[0].rstrip()
+        if not content.strip() or content.lstrip().startswith("#"):
+            continue
+        level = len(content) - len(content.lstrip(" "))
+        while levels and levels[-1] > level:
+            levels.pop()
+        if not levels or levels[-1] < level:
+            levels.append(level)
+        opens_block = content.endswith(":") or content.lstrip() == "-"
+    if not levels or indent in levels or (opens_block and indent > levels[-1]):
+        return None
+    above = max((lvl for lvl in levels if lvl < indent), default=levels[0])
+    noun = "item" if line.lstrip().startswith("-") else "key"
+
+    def spaces(n: int) -> str:
+        return f"{n} space{'s' if n != 1 else ''}"
+
+    return Problem.at(Position(file, error_line + 1, indent + 1),
+                      f"this {noun} is indented {spaces(indent)}, the {noun}s above it {spaces(above)}: "
+                      f"{noun}s of one block must line up")
 
 
 def _check_duplicate_keys(root: yaml.Node, file: str, problems: list[Problem]) -> None:

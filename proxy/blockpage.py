@@ -14,9 +14,9 @@ import string
 from dataclasses import dataclass
 from importlib import resources
 
+from classgate.policies.vocabulary import PAGE_LANGUAGES
 from classgate.proxy.category_names import category_label
 
-LANGUAGES = ("vi", "en")
 # Long URLs (tracking parameters...) would push the useful lines off a phone screen.
 MAX_SHOWN_URL = 300
 
@@ -35,15 +35,21 @@ class BlockInfo:
     at: dt.datetime | None = None
     ref: str = ""
     error: bool = False  # True: the filter failed and blocked to be safe
+    reason: str = ""  # the rule's own reason in the page's language (policy `reason:`), else empty
+    until: dt.datetime | None = None  # a block a schedule makes temporary ends then (local time)
+    gateway: bool = False  # the address is the school gateway itself
 
 
 _TEXT = {
     "vi": {
         "title": "Trang bị chặn",
         "heading": "Trang này đã bị chặn",
-        "lead_category": "Địa chỉ này thuộc danh mục <strong>{category}</strong>, không được phép truy cập "
-        "trên mạng của trường.",
-        "lead_plain": "Địa chỉ này không được phép truy cập trên mạng của trường.",
+        "lead_category": "Trang này thuộc nhóm <strong>{category}</strong> nên không được truy cập trên mạng "
+        "của trường.",
+        "lead_plain": "Trang này không được phép truy cập trên mạng của trường.",
+        "lead_gateway": "Địa chỉ này là máy chủ lọc của trường, không truy cập được qua mạng của trường.",
+        "until": "Trang chỉ bị chặn trong khung giờ này, đến {time}.",
+        "until_day": "Trang chỉ bị chặn trong khung giờ này, đến {time} ngày {date}.",
         "error_title": "Lỗi bộ lọc",
         "error_heading": "Bộ lọc tạm thời gặp lỗi",
         "error_lead": "Để đảm bảo an toàn, trang này đã bị chặn vì bộ lọc không kiểm tra được địa chỉ. "
@@ -56,8 +62,9 @@ _TEXT = {
         "contact": "Liên hệ",
         "time": "Thời gian",
         "ref": "Mã tham chiếu",
-        "footer": "Nếu bạn cần trang này cho việc học, hãy liên hệ thầy cô hoặc quản trị mạng và "
-        "đọc mã tham chiếu ở trên.",
+        "footer": "Nếu bạn cần trang này cho việc học, hãy báo thầy cô hoặc bộ phận quản trị mạng và "
+        "cung cấp mã tham chiếu ở trên.",
+        "ref_rule": "quy tắc",
         "error_reason": "Lỗi nội bộ của bộ lọc",
         "sep": ", ",
     },
@@ -67,6 +74,10 @@ _TEXT = {
         "lead_category": "This address is in the category <strong>{category}</strong>, which is not allowed "
         "on the school network.",
         "lead_plain": "This address is not allowed on the school network.",
+        "lead_gateway": "This address is the school's filtering gateway itself, which cannot be reached "
+        "through the school network.",
+        "until": "It is blocked only during this time, until {time}.",
+        "until_day": "It is blocked only during this time, until {time} on {date}.",
         "error_title": "Filter error",
         "error_heading": "The filter ran into a problem",
         "error_lead": "To keep you safe, this page was blocked because the filter could not check the "
@@ -81,6 +92,7 @@ _TEXT = {
         "ref": "Reference",
         "footer": "If you need this page for your studies, ask your teacher or the network administrator "
         "and give them the reference above.",
+        "ref_rule": "rule",
         "error_reason": "Internal filter error",
         "sep": ", ",
     },
@@ -97,7 +109,7 @@ def choose_language(accept_language: str | None, default: str = "vi") -> str:
     for order, item in enumerate((accept_language or "").split(",")):
         tag, _, params = item.strip().partition(";")
         primary = tag.strip().lower().split("-", 1)[0]
-        if primary not in LANGUAGES:
+        if primary not in PAGE_LANGUAGES:
             continue
         q = 1.0
         params = params.strip()
@@ -112,7 +124,7 @@ def choose_language(accept_language: str | None, default: str = "vi") -> str:
             best, best_q = primary, q
     if best is not None:
         return best
-    return default if default in LANGUAGES else "vi"
+    return default if default in PAGE_LANGUAGES else "vi"
 
 
 def _row(label: str, value_html: str) -> str:
@@ -121,6 +133,17 @@ def _row(label: str, value_html: str) -> str:
 
 class BlockPage:
     """Renders the page; the template is read from the package on first use and kept."""
+
+    @staticmethod
+    def _until(info: BlockInfo, t: dict[str, str]) -> str:
+        """When a temporary block ends, as a student reads it: "11:30", "24:00", or a time and a date."""
+        assert info.until is not None
+        today = info.at.date() if info.at is not None else info.until.date()
+        if info.until.date() == today:
+            return t["until"].format(time=f"{info.until:%H:%M}")
+        if info.until.date() == today + dt.timedelta(days=1) and info.until.time() == dt.time(0, 0):
+            return t["until"].format(time="24:00")
+        return t["until_day"].format(time=f"{info.until:%H:%M}", date=f"{info.until:%d/%m/%Y}")
 
     def __init__(self) -> None:
         self._template: string.Template | None = None
@@ -144,19 +167,28 @@ class BlockPage:
         else:
             title, heading = t["title"], t["heading"]
             labels = [category_label(c, language) for c in info.categories]
-            if labels:
+            if info.gateway:
+                lead = t["lead_gateway"]
+            elif labels:
                 lead = t["lead_category"].format(category=esc(labels[0]))
-                rows.append(_row(t["category"], esc(t["sep"].join(labels))))
             else:
                 lead = t["lead_plain"]
-            rows.append(_row(t["rule"], esc(info.rule) if info.rule else esc(t["default_rule"])))
+            if info.reason:
+                # The school's own words first; the category line stays below as a fact.
+                rows.append(_row(t["reason"], esc(info.reason)))
+            if labels:
+                rows.append(_row(t["category"], esc(t["sep"].join(labels))))
+            if info.until is not None:
+                lead += " " + esc(self._until(info, t))
             accent = "#b3261e"
         if info.contact:
             rows.append(_row(t["contact"], esc(info.contact)))
         if info.at is not None:
-            rows.append(_row(t["time"], esc(info.at.strftime("%H:%M:%S %d/%m/%Y"))))
+            rows.append(_row(t["time"], esc(info.at.strftime("%H:%M %d/%m/%Y"))))
         if info.ref:
-            rows.append(_row(t["ref"], f'<span class="ref">{esc(info.ref)}</span>'))
+            # The rule's name is for the admin who looks the reference up: beside it, not as the reason.
+            rule = "" if info.error else f' ({t["ref_rule"]} {esc(info.rule or t["default_rule"])})'
+            rows.append(_row(t["ref"], f'<span class="ref">{esc(info.ref)}</span>{rule}'))
         page = self._page_template().substitute(
             lang=language,
             title=esc(title),

@@ -34,6 +34,12 @@ class SchoolCa:
     key_file: Path  # private key + certificate, mode 0600
     cert_file: Path  # the certificate alone (PEM)
     certificate: x509.Certificate
+    created: bool = False  # made just now: every device must install it (again)
+
+    @property
+    def name(self) -> str:
+        names = self.certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        return str(names[0].value) if names else CA_COMMON_NAME
 
     def pem(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
@@ -55,18 +61,33 @@ def ca_dir(state_dir: Path) -> Path:
     return Path(state_dir) / "ca"
 
 
-def ensure_ca(state_dir: Path) -> SchoolCa:
-    """The school CA in `state_dir`/ca, created if absent; raises CaError if it cannot be used."""
+def ca_common_name(school: str | None) -> str:
+    """The name devices show for the CA: "classgate school CA", or "<school> (classgate school CA)"."""
+    school = (school or "").strip()
+    if any(ord(c) < 0x20 for c in school):
+        raise CaError("the CA name cannot hold control characters")
+    if len(school) > 40:  # a certificate's common name is at most 64 characters
+        raise CaError(f"the CA name is {len(school)} characters; at most 40 fit (e.g. an abbreviation)")
+    return f"{school} ({CA_COMMON_NAME})" if school else CA_COMMON_NAME
+
+
+def ensure_ca(state_dir: Path, school: str | None = None) -> SchoolCa:
+    """The school CA in `state_dir`/ca, created if absent (named after `school` if given); raises CaError.
+
+    An existing CA is never replaced or renamed: devices trust it."""
     directory = ca_dir(state_dir)
     key_file = directory / f"{BASENAME}-ca.pem"
     cert_file = directory / f"{BASENAME}-ca-cert.pem"
+    created = False
     try:
         if not key_file.exists():
+            common_name = ca_common_name(school)
             directory.mkdir(parents=True, exist_ok=True)
             os.chmod(directory, 0o700)
+            created = True
             try:
                 certs.CertStore.create_store(
-                    directory, BASENAME, KEY_SIZE, organization=CA_ORGANIZATION, cn=CA_COMMON_NAME
+                    directory, BASENAME, KEY_SIZE, organization=CA_ORGANIZATION, cn=common_name
                 )
             except TypeError:  # a mitmproxy without the naming arguments: its default name
                 certs.CertStore.create_store(directory, BASENAME, KEY_SIZE)
@@ -79,4 +100,4 @@ def ensure_ca(state_dir: Path) -> SchoolCa:
             cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     except (OSError, ValueError) as e:
         raise CaError(f"cannot use the school CA in {directory}: {e}") from e
-    return SchoolCa(directory, key_file, cert_file, certificate)
+    return SchoolCa(directory, key_file, cert_file, certificate, created)

@@ -1,5 +1,6 @@
 """What the deciding components share: the policy, the fail-closed recorder, the clock, the block page,
-where connection verdicts go, the gateway's own addresses and its name lookups. Built once by the gateway
+where connection verdicts go, the gateway's own addresses, its name lookups (which the gateway's resolver
+feeds with the answers it gives) and where events without a verdict are counted. Built once by the gateway
 builder (classgate.agent.gateway)."""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from classgate.proxy.clock import REAL_CLOCK, Clock
+from classgate.proxy.events import EventRecorder, NoEvents
 from classgate.proxy.failsafe import FailSafe
 from classgate.proxy.local_addresses import LocalAddresses
 from classgate.proxy.name_addresses import NameAddresses
@@ -23,6 +25,7 @@ class FilterContext:
     verdicts: VerdictSink = field(default_factory=NoSink)
     local: LocalAddresses = field(default_factory=LocalAddresses)
     names: NameAddresses = field(default_factory=NameAddresses)
+    events: EventRecorder = field(default_factory=NoEvents)
     responder: BlockResponder = field(init=False)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 from classgate.metrics import Metrics
 from classgate.metrics.labels import LabelVocabulary
 from classgate.policies.vocabulary import ACTIONS, DEFAULT_GROUP, SAFE_SEARCH_ENGINES, TIERS, UNCATEGORIZED
+from classgate.proxy.dns.vocabulary import CACHE_RESULTS, DNS_FAILURES, SPECIAL_ANSWERS, STRIPPED_TYPES
 from classgate.proxy.failsafe import FAIL_STAGES
 from classgate.proxy.policy_holder import POLICY_SOURCES
 from classgate.proxy.request_syntax import MALFORMED_PARTS
@@ -26,6 +27,10 @@ METRIC_LABELS = LabelVocabulary(
     policy_sources=POLICY_SOURCES,
     uncategorized=UNCATEGORIZED,
     default_group=DEFAULT_GROUP,
+    dns_special_answers=SPECIAL_ANSWERS,
+    dns_stripped_types=STRIPPED_TYPES,
+    dns_failures=DNS_FAILURES,
+    dns_cache_results=CACHE_RESULTS,
 )
 
 

@@ -12,10 +12,13 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, Protocol, get_args
 
 from classgate.policies import Policy, PolicyError, Problem, load_policy
+from classgate.proxy.last_good import KeptPolicy, LastGood
+from classgate.proxy.policy_status import FallbackStatus, PolicyStatus, RejectedStatus, bounded, write_status
 from classgate.proxy.precompile import precompile
 
 log = logging.getLogger(__name__)
@@ -31,7 +34,15 @@ class PolicyMetrics(Protocol):
     def record_reload(self, ok: bool) -> None: ...
 
     def set_policy(self, version: str, loaded_at: float, categories: Iterable[str], groups: Iterable[str],
-                   source: str = "file") -> None: ...
+                   source: str = "file", timezone: str = "UTC", fallback: bool = False) -> None: ...
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Why the gateway enforces the last good policy, and which one it is."""
+
+    problems: list[str]  # what is wrong with the configured policy, file:line:col first
+    kept: KeptPolicy
 
 
 class PolicyHolder:
@@ -45,6 +56,8 @@ class PolicyHolder:
         metrics: PolicyMetrics | None = None,
         source: PolicySource = "file",
         isolate_compile: bool = True,
+        last_good: LastGood | None = None,
+        status_dir: Path | None = None,
     ) -> None:
         self.policy_path = Path(policy_path) if policy_path else None
         self.overlay_path = Path(overlay_path) if overlay_path else None
@@ -54,6 +67,12 @@ class PolicyHolder:
         # Reloads compile in a child process first (proxy/precompile.py) when there is a cache to
         # hand the result over in; the event loop then only waits for a short cached load.
         self.isolate_compile = isolate_compile
+        # Where each policy that loads is kept, and what a start falls back to (proxy/last_good.py).
+        self.last_good = last_good
+        self.fallback: Fallback | None = None  # set while enforcing the last good policy instead
+        # Where policy.json says what is enforced (proxy/policy_status.py); None: not written (tests, the bench).
+        self.status_dir = Path(status_dir) if status_dir else None
+        self.rejected: RejectedStatus | None = None
         self.policy: Policy | None = None
         self.loaded_at = 0.0
         self.generation = 0  # bumped on every successful swap; the file watcher compares it
@@ -76,10 +95,26 @@ class PolicyHolder:
         self._listeners.append(listener)
 
     def load(self) -> Policy:
-        """Load synchronously at start-up; raises PolicyError (nothing to fall back on yet)."""
+        """Load synchronously at start-up. A policy that does not validate falls back to the last good one (said
+        loudly, in the log, `fallback`, the metrics and the state dir's policy.json); raises PolicyError only
+        when there is none."""
         if self.policy_path is None:
             raise PolicyError([Problem("<policy>", 0, 0, "no policy file given")])
-        policy = load_policy(self.policy_path, overlay=self.overlay_path, cache_dir=self.cache_dir)
+        try:
+            policy = load_policy(self.policy_path, overlay=self.overlay_path, cache_dir=self.cache_dir)
+        except (PolicyError, OSError) as e:
+            problems = [str(p) for p in e.problems] if isinstance(e, PolicyError) else [f"{e}"]
+            kept = self.last_good.load() if self.last_good is not None else None
+            if kept is None:
+                raise
+            policy, info = kept
+            self.fallback = Fallback(problems, info)
+            log.error(
+                "the policy %s cannot be used; enforcing the LAST GOOD policy %s (version %s, kept %s) until it "
+                "is fixed:\n  %s", self.policy_path, info.policy_path, info.version,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(info.saved_at)), "\n  ".join(problems))
+            self._swap(policy, reload=False)
+            return policy
         self._swap(policy, reload=False)
         return policy
 
@@ -121,6 +156,8 @@ class PolicyHolder:
             return True
 
     def _rejected(self, path: Path, problems: list[str]) -> None:
+        self.rejected = RejectedStatus(str(path), time.time(), bounded(problems))
+        self._write_status()
         log.error(
             "new policy %s rejected; still enforcing %s:\n  %s",
             path,
@@ -131,14 +168,34 @@ class PolicyHolder:
             self.metrics.record_reload(False)
 
     def _swap(self, policy: Policy, reload: bool = True) -> None:
+        if reload:
+            self.fallback = None  # a policy from the files again
+        if self.fallback is None and self.last_good is not None and self.policy_path is not None:
+            self.last_good.save(policy, self.policy_path, self.overlay_path, self.source)
         self.policy = policy  # the atomic part: one reference assignment
         self.loaded_at = time.time()
         self.generation += 1
+        self.rejected = None
+        self._write_status()
         if self.metrics is not None:
             if reload:
                 self.metrics.record_reload(True)
             self.metrics.set_policy(
-                policy.version, self.loaded_at, policy.categories, policy.groups, self.source
+                policy.version, self.loaded_at, policy.categories, policy.groups, self.source,
+                timezone=policy.timezone.key, fallback=self.fallback is not None,
             )
         for listener in self._listeners:
             listener(policy)
+
+    def _write_status(self) -> None:
+        policy = self.policy
+        if self.status_dir is None or policy is None:
+            return
+        fallback = None
+        if self.fallback is not None:
+            fallback = FallbackStatus(bounded(self.fallback.problems), self.fallback.kept.version,
+                                      self.fallback.kept.saved_at)
+        write_status(self.status_dir, PolicyStatus(
+            policy.name, policy.version, self.source, str(self.policy_path or ""),
+            str(self.overlay_path) if self.overlay_path else None, self.loaded_at, policy.timezone.key, fallback,
+            self.rejected))

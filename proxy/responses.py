@@ -5,6 +5,9 @@ from __future__ import annotations
 from mitmproxy import http
 
 from classgate.policies import Policy
+from classgate.policies.model import Rule
+from classgate.policies.schedules import active_until
+from classgate.policies.vocabulary import BlockPageLanguage, PageLanguage
 from classgate.proxy import blockpage
 from classgate.proxy.clock import Clock
 
@@ -51,23 +54,51 @@ class BlockResponder:
         categories: tuple[str, ...] = (),
         rule: str | None = None,
         error: bool = False,
+        gateway: bool = False,
     ) -> http.Response:
         """A 403 with the block page (or the filter error page when `error`)."""
         settings = policy.block_page if policy is not None else None
-        default_language = settings.language if settings is not None else "vi"
-        language = blockpage.choose_language(flow.request.headers.get("accept-language"), default_language)
+        language = page_language(settings.language if settings is not None else "vi",
+                                 flow.request.headers.get("accept-language"))
+        at = self.clock.now(policy.timezone) if policy is not None else None
+        reason, until = "", None
+        blocking = _rule(policy, rule) if policy is not None and not error else None
+        if policy is not None and blocking is not None and at is not None:
+            if blocking.reason is not None:
+                reason = getattr(blocking.reason, language) or blocking.reason.vi or blocking.reason.en
+            if blocking.when:
+                until = active_until((policy.document.schedules[n] for n in blocking.when
+                                      if n in policy.document.schedules), at)
         info = blockpage.BlockInfo(
             url=shown_url(flow.request),
             categories=categories,
             rule=rule,
             contact=settings.contact if settings is not None else "",
-            at=self.clock.now(policy.timezone) if policy is not None else None,
+            at=at,
             ref=ref,
             error=error,
+            reason=reason,
+            until=until,
+            gateway=gateway,
         )
         headers = dict(_HEADERS)
         headers["X-Classgate-Ref"] = ref
         return http.Response.make(403, self.page.render(info, language), headers)
+
+
+def page_language(policy_language: BlockPageLanguage, accept_language: str | None) -> PageLanguage:
+    """The policy's language; with `language: auto`, the browser's (Accept-Language), Vietnamese otherwise.
+
+    A Vietnamese school's page stays Vietnamese for a browser set to English, unless the school says auto."""
+    if policy_language == "auto":
+        return "en" if blockpage.choose_language(accept_language, "vi") == "en" else "vi"
+    return policy_language
+
+
+def _rule(policy: Policy, name: str | None) -> Rule | None:
+    if name is None:
+        return None
+    return next((r for r in policy.document.rules if r.name == name), None)
 
 
 def shown_url(request: http.Request) -> str:

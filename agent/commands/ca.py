@@ -36,8 +36,10 @@ def ca() -> None:
     is_flag=True,
     help="Create the CA if the state directory has none yet (to hand it out before the first start).",
 )
+@click.option("--ca-name", default=None, metavar="SCHOOL",
+              help="With --create: the school's name on a new CA, as devices show it (at most 40 characters).")
 @state_dir_option
-def export(fmt: str, output: Path | None, create: bool, state_dir: Path) -> None:
+def export(fmt: str, output: Path | None, create: bool, ca_name: str | None, state_dir: Path) -> None:
     """Print (or write) the school CA certificate. Never the private key."""
     from classgate.proxy.ca import CaError, ca_dir, ensure_ca
 
@@ -49,12 +51,15 @@ def export(fmt: str, output: Path | None, create: bool, state_dir: Path) -> None
             "or add --create to make one before the gateway first starts"
         )
     try:
-        school_ca = ensure_ca(state_dir)
+        school_ca = ensure_ca(state_dir, ca_name)
     except CaError as e:
         raise click.ClickException(str(e)) from None
     data = school_ca.pem() if fmt == "pem" else school_ca.der()
     if created:
-        click.echo(f"created a new school CA in {school_ca.directory}", err=True)
+        click.echo(f"created a new school CA \"{school_ca.name}\" in {school_ca.directory}", err=True)
+    elif ca_name:
+        click.echo(f"warning: the school CA exists already (\"{school_ca.name}\"); --ca-name only names a new one",
+                   err=True)
     click.echo(f"SHA-256 fingerprint: {school_ca.sha256_fingerprint()}", err=True)
     if output is not None:
         try:

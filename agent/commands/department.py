@@ -56,7 +56,10 @@ def department() -> None:
               help="Signatures a role needs (default 1); e.g. --keys root=3 --threshold root=2.")
 @click.option("--expires", "expiry", multiple=True, metavar="ROLE=DAYS",
               help="Lifetime of each role's metadata (defaults: root 365, targets 180, snapshot 7, timestamp 1).")
-def init(repo_dir: Path, key_counts: tuple[str, ...], thresholds: tuple[str, ...], expiry: tuple[str, ...]) -> None:
+@click.option("--sample-policy", is_flag=True,
+              help="Also copy classgate's sample policy and its lists into DIR/policy, to start from.")
+def init(repo_dir: Path, key_counts: tuple[str, ...], thresholds: tuple[str, ...], expiry: tuple[str, ...],
+         sample_policy: bool) -> None:
     """Create the repository and its keys in DIR."""
     from classgate.agent.department.repository import init_repository
 
@@ -67,9 +70,13 @@ def init(repo_dir: Path, key_counts: tuple[str, ...], thresholds: tuple[str, ...
     with department_errors():
         result = init_repository(repo_dir, counts, thresh, _role_numbers(expiry, "--expires"))
     root_json = repo_dir / "repository" / "metadata" / "1.root.json"
+    policy = _starting_policy(repo_dir / "policy") if sample_policy else None
     click.echo(f"created the Department repository in {repo_dir}")
     click.echo(f"  serve:       {repo_dir / 'repository'}  (static files; see deploy/department/)")
     click.echo(f"  trust root:  {root_json}  -> copy to every gateway at install time (--trust)")
+    if policy is not None:
+        click.echo(f"  policy:      {policy}  (the sample policy to start from: its lists are beside it, "
+                   "and every list a published policy uses must be in its folder or below)")
     click.echo("keys (private, 0600):")
     for role in ROLES:
         where = ("OFFLINE: move to an encrypted USB key in the safe; needed only to "
@@ -78,6 +85,27 @@ def init(repo_dir: Path, key_counts: tuple[str, ...], thresholds: tuple[str, ...
         click.echo(f"  {role:<9} {result.thresholds[role]}-of-{len(result.keys[role])}  {where}")
         for path in result.keys[role]:
             click.echo(f"      {path}")
+    published = policy or repo_dir / "policy" / "department.yaml"
+    if policy is None:
+        click.echo(f"next: put the Department policy in {published.parent} with its lists beside it (publish "
+                   "takes only lists in the policy's folder or below; --sample-policy starts one), then:")
+    else:
+        click.echo("next: edit the policy, then:")
+    click.echo(f"  classgate department publish {repo_dir} --policy {published}")
+
+
+def _starting_policy(folder: Path) -> Path | None:
+    """A copy of the shipped sample policy and its lists in `folder`, unless a policy is there already."""
+    import shutil
+    from importlib import resources
+
+    if folder.exists():
+        return None
+    samples = Path(str(resources.files("classgate.policies").joinpath("samples")))
+    folder.mkdir(parents=True)
+    shutil.copy2(samples / "department.yaml", folder / "department.yaml")
+    shutil.copytree(samples / "lists", folder / "lists")
+    return folder / "department.yaml"
 
 
 @department.command()
@@ -147,7 +175,7 @@ def prune(repo_dir: Path, keep: int) -> None:
 
 @department.command()
 @repo_dir_argument
-@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+@click.option("--listen", default="127.0.0.1:8780", show_default=True, metavar="HOST:PORT",
               help="Address to serve on (port 0 picks a free one).")
 def serve(repo_dir: Path, listen: str) -> None:
     """Serve DIR/repository over HTTP, with /fleet and /report (for trying it out)."""

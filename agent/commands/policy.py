@@ -11,7 +11,13 @@ from typing import Any, TextIO
 
 import click
 
-from classgate.agent.commands.options import cache_dir_option, json_option, overlay_option, policy_option
+from classgate.agent.commands.options import (
+    cache_state_dir_option,
+    json_option,
+    overlay_option,
+    renamed,
+    state_or_cache_dir,
+)
 from classgate.agent.commands.problems import policy_errors, print_warnings
 from classgate.policies import Decision, Policy
 from classgate.policies.errors import Problem
@@ -34,26 +40,43 @@ def _compile(policy_path: Path, overlay_path: Path | None, cache_dir: Path | Non
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @overlay_option
-@cache_dir_option
+@cache_state_dir_option
+@renamed("--cache-dir", "--state-dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--series", is_flag=True, help="Also print how many metric series a gateway with this policy "
                                              "exports (for sizing the Department's Prometheus).")
 @click.option("--schools", type=click.IntRange(min=1), default=3000, show_default=True,
               help="With --series: how many gateways the Department's store holds.")
-def validate(file: Path, overlay_path: Path | None, cache_dir: Path | None, series: bool, schools: int) -> None:
+@click.pass_context
+def validate(ctx: click.Context, file: Path, overlay_path: Path | None, state_dir: Path | None, series: bool,
+             schools: int) -> None:
     """Check a policy FILE (and a school overlay) and compile its lists.
 
     Exit 0 when it can be used (warnings are printed); exit 1 with every problem as file:line:col.
     """
-    policy, warnings = _compile(file, overlay_path, cache_dir)
+    policy, warnings = _compile(file, overlay_path, state_or_cache_dir(ctx, state_dir))
     print_warnings(warnings)
     stats = policy.stats
     name = policy.name + (f" + {overlay_path.name}" if overlay_path else "")
     click.echo(f"ok: {name}: {stats.rules} rules, {stats.categories} categories, "
                f"{stats.list_entries} list entries, {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
                f" (version {policy.version})")
+    if overlay_path is not None:
+        _print_groups(policy)
     if series:
         _print_series(policy, schools)
 
+
+def _print_groups(policy: Policy) -> None:
+    """Which groups the school's networks fill, and where in the tree its own groups sit (no addresses)."""
+    from classgate.policies.groups import address_counts, group_path
+
+    groups = policy.document.groups
+    counts = address_counts(groups)
+    click.echo("groups (\"a > b\": the school's group b is part of the Department's a, and a's rules cover it):")
+    for name, group in groups.items():
+        path = " > ".join(reversed(group_path(groups, name)))
+        who = "Department" if group.origin == "department" else "school"
+        click.echo(f"  {path:<32} {who:<11} {counts[name]}")
 
 def _print_series(policy: Policy, schools: int) -> None:
     from classgate.metrics.cardinality import max_series, typical_series
@@ -109,8 +132,11 @@ def decision_json(decision: Decision, client: str | None, at: dt.datetime | None
     }
 
 
-def _explain(url: str, decision: Decision, client: str | None, at: dt.datetime | None, policy: Policy) -> None:
-    when = f"{at:%Y-%m-%d %H:%M} ({policy.timezone.key})" if at else f"now ({policy.timezone.key})"
+def _explain(url: str, decision: Decision, client: str | None, at: dt.datetime, policy: Policy) -> None:
+    from classgate.policies.groups import group_path
+
+    when = f"{at:%Y-%m-%d %H:%M} ({policy.timezone.key})"
+    path = " > ".join(reversed(group_path(policy.document.groups, decision.group)))
     verdict = click.style(decision.action.upper(), fg="red" if decision.action == "block" else "green", bold=True)
     rule = f"rule {decision.rule!r}" if decision.rule else "the default"
     click.echo(f"{verdict} by {rule} (tier {decision.tier})")
@@ -118,7 +144,7 @@ def _explain(url: str, decision: Decision, client: str | None, at: dt.datetime |
         click.echo(f"  url       {url}: {decision.error}")
     else:
         click.echo(f"  url       {decision.url}")
-    click.echo(f"  client    {client or '(none)'} -> group {decision.group}")
+    click.echo(f"  client    {client or '(none)'} -> group {path}")
     click.echo(f"  time      {when} -> schedules: {', '.join(decision.schedules) or '(none active)'}")
     click.echo(f"  host      {decision.host or '?'} -> categories: {', '.join(decision.categories) or '(none)'}")
     for m in decision.matched:
@@ -152,15 +178,24 @@ def _check_lines(stream: TextIO, policy: Policy, default_client: str | None, at:
 
 @click.command()
 @click.argument("url")
-@policy_option
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The Department's policy file (YAML). Default: the sample policy shipped with classgate, as for "
+         "`classgate run`.",
+)
 @overlay_option
 @click.option("--client", "client_text", metavar="IP", default=None, help="The client address (decides the group).")
 @click.option("--at", "at_text", metavar='"YYYY-MM-DD HH:MM"', default=None,
               help="Local time in the policy's time zone (default: now).")
 @json_option
-@cache_dir_option
-def check(url: str, policy_path: Path, overlay_path: Path | None, client_text: str | None, at_text: str | None,
-          as_json: bool, cache_dir: Path | None) -> None:
+@cache_state_dir_option
+@renamed("--cache-dir", "--state-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.pass_context
+def check(ctx: click.Context, url: str, policy_path: Path | None, overlay_path: Path | None,
+          client_text: str | None, at_text: str | None, as_json: bool, state_dir: Path | None) -> None:
     """Show what the policy decides for URL, and why.
 
     URL "-" reads `URL [CLIENT]` lines from stdin and prints one JSON object per line.
@@ -168,8 +203,12 @@ def check(url: str, policy_path: Path, overlay_path: Path | None, client_text: s
     # Bad usage is reported before the (slower) compilation.
     client = _client(client_text)
     naive_at = _at(at_text)
-    policy, _ = _compile(policy_path, overlay_path, cache_dir)
-    at = naive_at.replace(tzinfo=policy.timezone) if naive_at else None
+    from classgate.agent.commands.run import sample_policy
+
+    policy, _ = _compile(policy_path or sample_policy(), overlay_path, state_or_cache_dir(ctx, state_dir))
+    # Without --at: now, said explicitly (the answer depends on it), to the second.
+    at = naive_at.replace(tzinfo=policy.timezone) if naive_at else dt.datetime.now(policy.timezone).replace(
+        microsecond=0)
     if url == "-":
         bad = _check_lines(sys.stdin, policy, client, at)
         if bad:

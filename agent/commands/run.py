@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import os
 import signal
+import time
 from importlib import resources
 from pathlib import Path
 
 import click
 
-from classgate.agent.commands.options import overlay_option, state_dir_option
+from classgate.agent.commands.options import Interval, overlay_option, state_dir_option
 from classgate.agent.gateway import (
     DEFAULT_LISTEN,
     DEFAULT_METRICS,
@@ -25,6 +28,14 @@ from classgate.policies import PolicyError
 from classgate.proxy.address import Address, parse_address
 from classgate.proxy.ca import CaError
 from classgate.proxy.clock import Clock, ClockError
+from classgate.proxy.dns.config import (
+    DEFAULT_RATE,
+    PRIVATE_NETWORKS,
+    DnsConfig,
+    DnsConfigError,
+    parse_network,
+    parse_upstream,
+)
 
 
 def sample_policy() -> Path:
@@ -64,6 +75,9 @@ def _address(spec: str, what: str) -> Address:
     help='Prometheus endpoint HOST:PORT, or "off".',
 )
 @state_dir_option
+@click.option("--ca-name", default=None, metavar="SCHOOL",
+              help="The school's name on the CA created at the first start, as devices show it (at most 40 "
+              "characters). An existing CA is never renamed.")
 @click.option("--sync-from", "sync_url", default=None, help="Department sync URL (TUF repository).")
 @click.option(
     "--trust",
@@ -74,8 +88,8 @@ def _address(spec: str, what: str) -> Address:
 )
 @click.option(
     "--sync-interval",
+    type=Interval(),
     default=None,
-    metavar="MIN-MAX",
     help="Seconds between Department polls, jittered between MIN and MAX (with --sync-from).  [default: 300-900]",
 )
 @click.option(
@@ -83,6 +97,34 @@ def _address(spec: str, what: str) -> Address:
     default=None,
     metavar="URL",
     help="POST this gateway's sync status (version, health; no usage data) to the Department. Off by default.",
+)
+@click.option(
+    "--dns",
+    "dns_listen",
+    default=None,
+    metavar="HOST:PORT",
+    help="Also answer DNS here (UDP and TCP), deciding every query with the policy. Default: off.",
+)
+@click.option(
+    "--dns-upstream",
+    multiple=True,
+    metavar="ADDR[:PORT]",
+    help="A resolver the gateway's DNS asks (repeatable, in order). Default: the nameservers of /etc/resolv.conf.",
+)
+@click.option(
+    "--dns-allow",
+    multiple=True,
+    metavar="NETWORK",
+    help="Networks whose devices may use the gateway's DNS, beside the gateway itself and the policy's groups "
+    "(repeatable). Default: the private ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7...).",
+)
+@click.option(
+    "--dns-rate",
+    type=click.FloatRange(min=1),
+    default=DEFAULT_RATE,
+    show_default=True,
+    metavar="QPS",
+    help="DNS queries per second each device may send (bursts of 4x); more are dropped.",
 )
 @click.option(
     "--set",
@@ -99,10 +141,15 @@ def run(
     mode: str,
     metrics_listen: str,
     state_dir: Path,
+    ca_name: str | None,
     sync_url: str | None,
     trust_root: Path | None,
-    sync_interval: str | None,
+    sync_interval: tuple[float, float] | None,
     sync_report_to: str | None,
+    dns_listen: str | None,
+    dns_upstream: tuple[str, ...],
+    dns_allow: tuple[str, ...],
+    dns_rate: float,
     mitm_options: tuple[str, ...],
     verbose: bool,
 ) -> None:
@@ -124,18 +171,25 @@ def run(
         raise click.ClickException(str(e)) from None
     sync = None
     if sync_url and trust_root:
-        sync = SyncSettings(sync_url, trust_root, poll=_poll_settings(sync_interval) if sync_interval else
+        from classgate.agent.sync.gateway_addon import poll_settings
+
+        sync = SyncSettings(sync_url, trust_root, poll=poll_settings(*sync_interval) if sync_interval else
                             PollSettings(), report_to=sync_report_to)
     metrics = None if metrics_listen.lower() in ("off", "none", "") else _address(metrics_listen, "--metrics")
+    if (dns_upstream or dns_allow) and not dns_listen:
+        raise click.UsageError("--dns-upstream and --dns-allow need --dns HOST:PORT")
+    dns = _dns_config(dns_listen, dns_upstream, dns_allow, dns_rate) if dns_listen else None
     config = GatewayConfig(
         policy=policy_path or sample_policy(),
         overlay=overlay_path,
         state_dir=state_dir,
+        ca_name=ca_name,
         listen=_address(listen, "--listen"),
         mode="transparent" if mode == "transparent" else "regular",
         metrics=metrics,
         count_usage=metrics is not None,
         sync=sync,
+        dns=dns,
         clock=clock,
         verbose=verbose,
         mitmproxy_options=mitm_options,
@@ -151,13 +205,29 @@ def run(
 
     policy = gateway.policy
     assert policy is not None and gateway.ca is not None
+    _log_times_in(policy.timezone.key)
+    gateway.holder.on_swap(lambda p: _log_times_in(p.timezone.key))
     click.echo(f"classgate: filtering proxy on {config.listen} ({config.mode} mode)")
     click.echo(f"policy:    {policy.name} version {policy.version} ({gateway.holder.policy_path})")
     if overlay_path:
         click.echo(f"overlay:   {overlay_path}")
+    fallback = gateway.holder.fallback
+    if fallback is not None:
+        click.echo(f"WARNING:   {gateway.holder.policy_path} does not validate; enforcing the LAST GOOD policy "
+                   f"(version {fallback.kept.version}) until it is fixed:", err=True)
+        for problem in fallback.problems:
+            click.echo(f"             {problem}", err=True)
     click.echo(f"school CA: {gateway.ca.cert_file} (devices: http://classgate.ca/ through the proxy)")
+    if gateway.ca.created:
+        click.echo(f"           created now: \"{gateway.ca.name}\"; every device must install it before HTTPS "
+                   "filtering works (classgate ca export)")
+    elif ca_name and ca_name not in gateway.ca.name:
+        click.echo(f"           (--ca-name ignored: the CA exists already as \"{gateway.ca.name}\")", err=True)
     click.echo(f"           SHA-256 {gateway.ca.sha256_fingerprint()}")
     click.echo(f"metrics:   {gateway.metrics_server.url + '/metrics' if gateway.metrics_server else 'off'}")
+    if gateway.dns is not None:
+        upstreams = ", ".join(str(u) for u in gateway.dns.resolver.upstream.servers)
+        click.echo(f"dns:       {gateway.dns.listener.address} (upstream {upstreams})")
     if sync_url:
         click.echo(f"sync:      {sync_url}")
     try:
@@ -167,16 +237,30 @@ def run(
     click.echo("classgate: stopped")
 
 
-def _poll_settings(text: str) -> PollSettings:
-    """`--sync-interval MIN-MAX` (seconds) as the sync loop's settings; a bad value is a usage error."""
-    from classgate.agent.sync.gateway_addon import poll_settings
-
-    low, sep, high = text.partition("-")
+def _dns_config(listen: str, upstreams: tuple[str, ...], allow: tuple[str, ...], rate: float) -> DnsConfig:
+    """The resolver's settings from `--dns*`; a bad value is a usage error naming the option."""
+    address = _address(listen, "--dns")
     try:
-        return poll_settings(float(low), float(high if sep else low))
-    except ValueError as e:
-        raise click.BadParameter(f"{text!r}: {e}" if "interval" in str(e) else f"{text!r}: expected MIN-MAX seconds, "
-                                 "e.g. 300-900", param_hint="--sync-interval") from None
+        ipaddress.ip_address(address.host)
+    except ValueError:
+        raise click.BadParameter(f"{listen!r}: listen on an IP address (e.g. 0.0.0.0:8053)", param_hint="--dns") from None
+    try:
+        servers = tuple(parse_upstream(u) for u in upstreams)
+    except DnsConfigError as e:
+        raise click.BadParameter(str(e), param_hint="--dns-upstream") from None
+    try:
+        networks = tuple(parse_network(n) for n in allow) if allow else PRIVATE_NETWORKS
+    except DnsConfigError as e:
+        raise click.BadParameter(str(e), param_hint="--dns-allow") from None
+    return DnsConfig(listen=address, upstreams=servers, allow=networks, rate=rate, burst=rate * 4)
+
+
+def _log_times_in(zone: str) -> None:
+    """Log lines carry times in the policy's zone, the one admins read schedules in (mitmproxy's log formatter
+    uses local time; the gateway's own system zone is often left at UTC)."""
+    if os.environ.get("TZ") != zone:
+        os.environ["TZ"] = zone
+        time.tzset()
 
 
 async def _serve(gateway: Gateway) -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import click
 
-from classgate.agent.commands.options import json_option
+from classgate.agent.commands.options import AddressParam, json_option, old_spelling, renamed
+from classgate.agent.commands.zones import policy_zone
 from classgate.metrics.server import DEFAULT_HOST, DEFAULT_PORT, MAX_TOP
-
-DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+from classgate.proxy.address import Address
 
 
 class StatsError(Exception):
@@ -44,39 +44,49 @@ def fetch_stats(base_url: str, top: int, timeout: float = 5.0) -> dict[str, Any]
     return doc
 
 
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else plural or word + 's'}"
+
+
 def format_stats(doc: dict[str, Any]) -> str:
-    """A plain-text report, one block per category, busiest category first."""
-    since = dt.datetime.fromtimestamp(float(doc.get("since", 0)), dt.UTC)
+    """A plain-text report, one block per category, busiest category first; times in the policy's zone."""
+    zone = policy_zone(doc.get("timezone", "UTC"))
+    since = dt.datetime.fromtimestamp(float(doc.get("since", 0)), zone)
     lines = [
-        (
-            f"Top sites since {since:%Y-%m-%d %H:%M} UTC "
-            f"(a site is shown once {doc.get('min_clients', '?')} different devices requested it)"
-        ),
+        f"Top sites since {since:%Y-%m-%d %H:%M} ({getattr(zone, 'key', 'UTC')}), when the gateway started.",
+        (f"A site is listed once {doc.get('min_clients', '?')} different devices asked for it. Requests are "
+         "those decided on their address (plain HTTP and inspected HTTPS); connections passed through or refused "
+         "by name count in /metrics (classgate_requests_total) but list no site here."),
     ]
     categories = sorted(doc["categories"].items(), key=lambda kv: -int(kv[1].get("requests", 0)))
     if not categories:
         lines.append("No requests counted yet.")
     for name, cat in categories:
         lines.append("")
-        lines.append(
-            f"{name}: {cat.get('requests', 0)} requests (counts may be over by up to {cat.get('max_error', 0)})"
-        )
+        over = int(cat.get("max_error", 0))
+        lines.append(f"{name}: {_plural(int(cat.get('requests', 0)), 'request')}"
+                     + (f" (each count below may be over by up to {over:,})" if over else ""))
         top = cat.get("top") or []
         width = max((len(str(site["domain"])) for site in top), default=0)
         for rank, site in enumerate(top, 1):
             lines.append(f"  {rank:>3}. {site['domain']:<{width}}  {site['requests']:>9}")
         if cat.get("hidden_domains"):
-            lines.append(f"       ({cat['hidden_domains']} sites seen by too few devices not shown)")
+            hidden = int(cat["hidden_domains"])
+            lines.append(f"       ({_plural(hidden, 'site')} seen by too few devices {'is' if hidden == 1 else 'are'}"
+                         " not shown)")
     return "\n".join(lines)
 
 
 @click.command()
 @click.option(
-    "--url",
-    default=DEFAULT_URL,
+    "--metrics",
+    "address",
+    type=AddressParam(),
+    default=f"{DEFAULT_HOST}:{DEFAULT_PORT}",
     show_default=True,
-    help="The gateway's metrics address (`classgate run --metrics`).",
+    help="The gateway's metrics address, as given to `classgate run --metrics`.",
 )
+@renamed("--url", "--metrics")
 @click.option(
     "--top",
     type=click.IntRange(1, MAX_TOP),
@@ -85,8 +95,10 @@ def format_stats(doc: dict[str, Any]) -> str:
     help="How many sites to show per category.",
 )
 @json_option
-def stats(url: str, top: int, as_json: bool) -> None:
+@click.pass_context
+def stats(ctx: click.Context, address: Address, top: int, as_json: bool) -> None:
     """Show the most requested sites per category (registrable domains, no per-student data)."""
+    url = old_spelling(ctx, "--metrics") or f"http://{address}"
     try:
         doc = fetch_stats(url, top)
     except StatsError as e:

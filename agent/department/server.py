@@ -43,6 +43,7 @@ class Fleet:
 
     def record(self, report: dict[str, Any]) -> None:
         clean = {k: _typed(report.get(k), t) for k, t in REPORT_FIELDS.items()}
+        clean["groups"] = _groups(report.get("groups"))
         gateway = clean.pop("gateway")
         if not gateway or len(gateway) > 128:
             raise ValueError("report: gateway must be a non-empty name of at most 128 characters")
@@ -60,6 +61,21 @@ class Fleet:
                 key = str(info.get("active_version"))
                 versions[key] = versions.get(key, 0) + 1
             return {"gateways": dict(self.gateways), "versions": versions, "count": len(self.gateways)}
+
+
+MAX_GROUPS = 64  # a school has a handful; a report is not a place to store data
+
+
+def _groups(value: Any) -> dict[str, dict[str, Any]]:
+    """The group table of a report ({name: {"in", "ipv4", "ipv6_networks"}}), bounded; anything else dropped."""
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name, row in list(value.items())[:MAX_GROUPS]:
+        if isinstance(name, str) and 0 < len(name) <= 64 and isinstance(row, dict):
+            out[name] = {"in": _typed(row.get("in"), str), "ipv4": _typed(row.get("ipv4"), int),
+                         "ipv6_networks": _typed(row.get("ipv6_networks"), int)}
+    return out
 
 
 def _typed(value: Any, kind: type) -> Any:

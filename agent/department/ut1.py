@@ -7,6 +7,10 @@ comes from outside, so unpacking trusts nothing in it:
     (a gzip bomb stops at the cap, not at the disk's end),
   - unpacked into a temporary folder and swapped in with a rename, so a failed fetch leaves the old lists.
 The lists are then published with `classgate department publish`, which validates them.
+
+This is the one-off form (`classgate lists fetch ut1 DIR`); a policy's ut1 source with a `url` is fetched by
+agent/department/listfetch.py, which uses `unpack` and `swap_in` from here, with conditional requests and
+the shrink guard on top.
 """
 
 from __future__ import annotations
@@ -78,7 +82,7 @@ def fetch_category(dest: Path, category: str, url: str, caps: Caps, fetcher: Cap
             raise DepartmentError(f"{category}: download from {archive_url} failed: {e}") from None
         unpacked = Path(work) / "unpacked"
         files, total = unpack(archive, unpacked, category, caps)
-        _swap_in(unpacked / category, dest / category)
+        swap_in(unpacked / category, dest / category)
         return Fetched(category, tuple(files), archive.stat().st_size, total)
 
 
@@ -124,11 +128,13 @@ def _copy_capped(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path, file
                 raise DepartmentError(f"{member.name}: larger than the size cap "
                                       f"({min(file_cap, left)} bytes left)")
             out.write(chunk)
+        out.flush()
+        os.fsync(out.fileno())  # on disk before the folder is swapped in by rename
     os.chmod(dest, 0o644)
     return written
 
 
-def _swap_in(new: Path, current: Path) -> None:
+def swap_in(new: Path, current: Path) -> None:
     """Replace the category folder with two renames; the old one is removed only after."""
     old = current.with_name(f".{current.name}.old")
     shutil.rmtree(old, ignore_errors=True)

@@ -51,6 +51,20 @@ class SyncConfig:
         return self.state_dir / "sync"
 
 
+def group_table(policy_path: Path, overlay_path: Path | None) -> dict[str, dict[str, object]]:
+    """The policy's groups with their place in the tree and their sizes, for status and the upward report."""
+    from classgate.policies import PolicyError, read_document
+    from classgate.policies.groups import address_counts
+
+    try:
+        doc = read_document(policy_path, overlay_path)
+    except (PolicyError, OSError):
+        return {}
+    counts = address_counts(doc.groups)
+    return {name: {"in": group.parent, "ipv4": counts[name].ipv4, "ipv6_networks": counts[name].ipv6_networks}
+            for name, group in doc.groups.items()}
+
+
 def validate_policy(policy_path: Path, overlay_path: Path | None, cache_dir: Path | None) -> str:
     """Compile the policy (with the overlay) as the proxy would; returns its version. Raises SyncError."""
     from classgate.policies import PolicyError, load_policy
@@ -100,8 +114,9 @@ class SyncService:
             self.reporter.failure(e.reason, f"installed bundle {installed.version}: {e}", installed.version)
             return None
         self.active = installed
+        groups = await asyncio.to_thread(group_table, installed.policy_path, self.config.overlay_path)
         self.reporter.activated(installed.version, policy_version, installed.bundle.published,
-                                installed.bundle.expires)
+                                installed.bundle.expires, groups)
         log.info("sync: enforcing installed bundle %s (verified from disk)", installed.version)
         return installed
 
@@ -139,7 +154,8 @@ class SyncService:
                 raise
             self.active = installed
             await asyncio.to_thread(self.store.prune_cache, bundle)
-            self.reporter.activated(installed.version, policy_version, bundle.published, expires)
+            groups = await asyncio.to_thread(group_table, installed.policy_path, self.config.overlay_path)
+            self.reporter.activated(installed.version, policy_version, bundle.published, expires, groups)
             self.reporter.success(expires)
             log.info("sync: bundle %s installed and active (was %s)", installed.version,
                      previous.version if previous else "none")
@@ -201,6 +217,7 @@ class SyncService:
             "metadata_expires": s.metadata_expires,
             "error": (s.last_error or {}).get("reason"),
             "consecutive_failures": s.consecutive_failures,
+            "groups": s.groups,
         }
 
     async def _report(self) -> None:

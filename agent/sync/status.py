@@ -42,6 +42,9 @@ class SyncStatus:
     last_error: dict[str, Any] | None = None  # {"reason", "message", "at"}
     rejected: dict[str, Any] | None = None  # the last bundle refused: {"version", "reason", "message", "at"}
     notes: list[str] = field(default_factory=list)  # e.g. a corrupted bundle skipped at start
+    # The active policy's groups: {name: {"in": parent group, "ipv4": addresses, "ipv6_networks": n}}. Sizes
+    # only (no address): the Department sees that each school filled its groups, and how.
+    groups: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -98,10 +101,13 @@ class StatusReporter:
         self.write()
 
     def activated(self, version: int, policy_version: str | None, published: str,
-                  metadata_expires: dt.datetime | None) -> None:
+                  metadata_expires: dt.datetime | None, groups: dict[str, dict[str, Any]] | None = None) -> None:
         s = self.status
+        s.groups = groups or {}
         s.active_version, s.active_policy, s.active_published = version, policy_version, published
         s.active_since = time.time()
+        if s.rejected and isinstance(s.rejected.get("version"), int) and s.rejected["version"] <= version:
+            s.rejected = None  # that refusal is history: a bundle at least as new is in force now
         s.notes = [n for n in s.notes if not n.startswith("no verified bundle")]  # no longer true
         if metadata_expires is not None and s.metadata_expires is None:
             s.metadata_expires = metadata_expires.timestamp()

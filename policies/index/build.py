@@ -62,8 +62,11 @@ def included_list_files(doc: Document, *, missing: str = "raise") -> list[Path]:
     return out
 
 
-def plan_lists(doc: Document) -> tuple[list[ListRef], dict[str, tuple[str, ...]], list[Problem]]:
-    """The lists to index and, for each list name, the categories it feeds; problems for bad includes."""
+def plan_lists(doc: Document, *, check_files: bool = True
+               ) -> tuple[list[ListRef], dict[str, tuple[str, ...]], list[Problem]]:
+    """The lists to index and, for each list name, the categories it feeds; problems for bad includes.
+
+    `check_files` False: do not look at the list files (an index compiled from them earlier is used)."""
     refs: dict[str, ListRef] = {}
     categories_of: dict[str, list[str]] = {}
     problems: list[Problem] = []
@@ -75,7 +78,8 @@ def plan_lists(doc: Document) -> tuple[list[ListRef], dict[str, tuple[str, ...]]
                 problems.append(Problem.at(cat.pos, f"category {cat.name!r}: unknown source {src_name!r}"))
                 continue
             try:
-                list_files(source, list_name or None)
+                if check_files:
+                    list_files(source, list_name or None)
             except FileNotFoundError as exc:
                 problems.append(Problem.at(cat.pos, f"category {cat.name!r}: include {include!r}: {exc}"))
                 continue

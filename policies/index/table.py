@@ -58,13 +58,15 @@ def build_index(lists: Sequence[IndexInput]) -> bytes:
     names = [lst.name for lst in lists]
     key_parts, id_parts, url_hosts = [], [], set()
     counts = []
+    tail_max = 0  # the longest path (+ query) of any URL entry: no longer prefix of a request can match
     for list_id, lst in enumerate(lists):
         entries = list(lst.domains)
         for url in lst.urls:
             entries.append(url)
-            host, slash, _ = url.partition("/")
+            host, slash, tail = url.partition("/")
             if slash:
                 url_hosts.add(host)
+                tail_max = max(tail_max, len(tail) + 1)
         hashes = np.fromiter(map(_hash, map(str.encode, entries)), dtype=np.uint64, count=len(entries))
         hashes.sort()  # sort + neighbour compare: far faster than np.unique's hash path on millions
         if hashes.size > 1:
@@ -85,6 +87,7 @@ def build_index(lists: Sequence[IndexInput]) -> bytes:
         # Whether any entry is a single label ("com", "localhost"): if none, lookups skip the last suffix.
         "single_label": not all(all(map(operator.contains, lst.domains, repeat("."))) for lst in lists)
         or any("." not in h for h in url_hosts),
+        "url_tail_max": tail_max,
         "lists": names,
         "sets": table,
         "counts": counts,
@@ -165,8 +168,9 @@ class IndexFormatError(ValueError):
 class DomainIndex:
     """Read side: lookups straight on the mapped bytes; nothing is copied per key."""
 
-    def __init__(self, buffer: bytes | mmap.mmap, nbytes: int | None = None):
+    def __init__(self, buffer: bytes | mmap.mmap, nbytes: int | None = None, path: Path | None = None):
         self._buffer = buffer  # keeps the mapping alive
+        self.path = path  # the file it is mapped from; None when built in memory
         view = memoryview(buffer)
         if len(view) < _HEADER.size:
             raise IndexFormatError("index file too short")
@@ -191,12 +195,15 @@ class DomainIndex:
         self.problems = [Problem(*p) for p in meta["problems"]]
         self.size = n
         self.single_label = bool(meta.get("single_label", True))
+        # None (an index from before this was recorded): every prefix is probed.
+        tail_max = meta.get("url_tail_max")
+        self.url_tail_max: int | None = int(tail_max) if tail_max is not None else None
 
     @classmethod
     def open(cls, path: Path) -> DomainIndex:
         with open(path, "rb") as f:
             mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        return cls(mapped)
+        return cls(mapped, path=Path(path))
 
     def find(self, key: str) -> int:
         """The list-set id of `key`, or -1."""
@@ -267,21 +274,25 @@ class DomainIndex:
         or the whole path with a query prefix (at "&" boundaries) for entries written with "?"."""
         lowered = path.lower()
         trimmed = lowered.rstrip("/")
+        # Only prefixes no longer than the longest entry can match: the work per request is bounded by the
+        # entries' length, not the URL's (a URL of 40,000 segments is 40,000 prefixes of up to 80 KB each).
+        limit = self.url_tail_max if self.url_tail_max is not None else len(trimmed) + len(query) + 2
         prefixes = []
         pos = trimmed.find("/", 1)
-        while pos != -1:
+        while pos != -1 and pos <= limit:
             prefixes.append(trimmed[:pos])
             pos = trimmed.find("/", pos + 1)
-        if trimmed:
+        if trimmed and len(trimmed) <= limit:
             prefixes.append(trimmed)
         base = (trimmed or "/") + "?"
-        queries = [base]
-        if query:
+        queries = [base] if len(base) <= limit else []
+        if query and len(base) < limit:
             amp = query.find("&")
-            while amp != -1:
+            while amp != -1 and len(base) + amp <= limit:
                 queries.append(base + query[:amp])
                 amp = query.find("&", amp + 1)
-            queries.append(base + query)
+            if len(base) + len(query) <= limit:
+                queries.append(base + query)
         hits = []
         for host in url_hosts:
             for tail in prefixes + queries:

@@ -13,7 +13,7 @@ from classgate.policies.errors import Problem
 
 # Part of the compiled-index cache key: bump when a reader's output changes, so no index built by an older
 # reader is ever reused.
-READER_VERSION = 1
+READER_VERSION = 2  # 2: the index records its longest URL entry (url_tail_max)
 MAX_WARNINGS_PER_FILE = 20  # beyond this one summary line: a broken 5M-line file must not flood the log
 
 

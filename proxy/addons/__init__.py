@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from classgate.proxy.addons.ca_page import CaPage
 from classgate.proxy.addons.chain import Classgate
+from classgate.proxy.addons.gateway_dns import GatewayDns
 from classgate.proxy.addons.policy_source import PolicySource
 from classgate.proxy.addons.privacy_log import PrivacyLog
 from classgate.proxy.addons.request_filter import RequestFilter
@@ -16,20 +17,29 @@ from classgate.proxy.addons.usage_metrics import UsageMetrics
 from classgate.proxy.context import FilterContext
 
 
-def default_addons(context: FilterContext, counter: UsageMetrics | None = None) -> list[Classgate]:
+def default_addons(context: FilterContext, counter: UsageMetrics | None = None,
+                   dns: GatewayDns | None = None) -> list[Classgate]:
     """The classgate addon for mitmproxy: our components, in order, behind one addon (see chain.py).
 
-    `counter` is the component that counts (it should also be `context.verdicts`); None: no metrics."""
-    return [Classgate(components(context, counter), context.failsafe)]
+    `counter` is the component that counts (it should also be `context.verdicts`); None: no metrics.
+    `dns`: the gateway's resolver (classgate.proxy.addons.gateway_dns), when `classgate run --dns` asks for it."""
+    return [Classgate(components(context, counter, dns), context.failsafe)]
 
 
-def components(context: FilterContext, counter: UsageMetrics | None = None) -> list[object]:
+def components(context: FilterContext, counter: UsageMetrics | None = None,
+               dns: GatewayDns | None = None) -> list[object]:
     """Our components, in order: each hook runs on them in list order."""
     addons: list[object] = [
         # Before anything logs: client addresses stay out of INFO-level logs.
         PrivacyLog(),
         # First to decide: loads the policy from the options before anything decides, watches its files.
         PolicySource(context.holder),
+    ]
+    if dns is not None:
+        # After the policy source (its `running` comes first, so the policy is in force before the first
+        # query is answered); it shares the context, and with it the name table the TLS gate checks against.
+        addons.append(dns)
+    addons += [
         # Before any component reads a request: malformed HTTP is refused (400), never decided.
         RequestSyntaxGate(context),
         # Before the filter: the CA page must stay reachable for devices still without the CA,
@@ -54,7 +64,7 @@ def components(context: FilterContext, counter: UsageMetrics | None = None) -> l
 
 
 __all__ = [
-    "CaPage", "Classgate", "PolicySource", "PrivacyLog", "RequestFilter", "RequestSyntaxGate", "SafeSearchRewrite",
+    "CaPage", "Classgate", "GatewayDns", "PolicySource", "PrivacyLog", "RequestFilter", "RequestSyntaxGate", "SafeSearchRewrite",
     "TcpGate",
     "TlsGate", "UpstreamGuard", "UsageMetrics",
     "components", "default_addons",

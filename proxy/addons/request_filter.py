@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable
+from dataclasses import replace
 
 from mitmproxy import http
 
@@ -50,7 +51,8 @@ def is_address(raw: str) -> bool:
 
 
 def _bracketed(raw: str) -> str:
-    return f"[{raw}]" if ":" in raw and not raw.startswith("[") else raw
+    """A bare IPv6 address (as mitmproxy gives targets) in brackets; a name, IPv4 or HOST:PORT as it is."""
+    return f"[{raw}]" if raw.count(":") > 1 and not raw.startswith("[") else raw
 
 
 def request_url(req: http.Request) -> str:
@@ -155,7 +157,7 @@ class RequestFilter:
         elapsed = time.perf_counter() - started
         blocked = outcome.action == "block"
         if isinstance(outcome, Verdict):
-            verdict = Verdict(**{**_fields(outcome), "decision_seconds": elapsed, "ref": new_ref()})
+            verdict = replace(outcome, decision_seconds=elapsed, ref=new_ref())
         else:
             verdict = Verdict.of(outcome, policy_version=policy.version, seconds=elapsed,
                                  ref=new_ref() if blocked else None)
@@ -168,7 +170,7 @@ class RequestFilter:
             "blocked ref=%s group=%s category=%s rule=%s tier=%s",
             verdict.ref, verdict.group, verdict.category, verdict.rule, verdict.tier,
         )
-        log.debug("blocked ref=%s url=%s", verdict.ref, request_url(flow.request))
+        log.debug("blocked ref=%s url=%.300s", verdict.ref, request_url(flow.request))
         self._answer(flow, policy, verdict)
 
     def _answer(self, flow: http.HTTPFlow, policy: Policy | None, verdict: Verdict) -> None:
@@ -180,7 +182,8 @@ class RequestFilter:
             return
         assert verdict.ref is not None
         flow.response = self.context.responder.respond(
-            flow, policy, ref=verdict.ref, categories=verdict.categories, rule=verdict.rule, error=verdict.error
+            flow, policy, ref=verdict.ref, categories=verdict.categories, rule=verdict.rule, error=verdict.error,
+            gateway=verdict.tier == "gateway",
         )
 
     def _fail(self, flow: http.HTTPFlow, policy: Policy | None, error: Exception) -> None:
@@ -212,6 +215,3 @@ def _address_verdict(allowed: Decision, policy: Policy) -> Verdict:
     return Verdict(action="block", tier="default", group=allowed.group, category=UNCATEGORIZED,
                    policy_version=policy.version)
 
-
-def _fields(verdict: Verdict) -> dict[str, object]:
-    return {name: getattr(verdict, name) for name in verdict.__slots__}

@@ -8,6 +8,14 @@ For each new TLS connection (policy `tls` section):
 - otherwise intercept, so path rules, SafeSearch and the block page work on each request.
 Any error refuses the connection (fail closed), never passes it through.
 
+Encrypted Client Hello (RFC 9849): a ClientHello carrying the ECH extension (0xfe0d, outer form) whose SNI is
+a known ECH front (`tls.ech_fronts`: cloudflare-ech.com and friends) hides its real destination behind a name
+shared by millions of sites. Inspected groups get it intercepted with a school-CA certificate for the outer
+name: the browser, which trusts that certificate, takes it as the server's refusal of ECH and retries without
+(the RFC's secure fallback), and the real name is decided as usual. Other groups get it refused, unless the
+policy says `tls.ech: allow` (then it is decided on the outer name like any SNI). GREASE ECH (the extension with
+the real name in the SNI, which every Chrome sends) is decided on its SNI, as any ClientHello.
+
 In regular (explicit proxy) mode a CONNECT to a blocked name from a non-inspected group is answered
 403 before any TLS; transparent mode has no CONNECT and relies on the ClientHello.
 """
@@ -16,7 +24,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Final
 
 from mitmproxy import connection, http, tls
 from OpenSSL import SSL
@@ -27,6 +36,18 @@ from classgate.proxy.local_addresses import IpAddress, opened, plain_address
 from classgate.proxy.verdict import TLS_MODES, TlsMode, Verdict
 
 log = logging.getLogger(__name__)
+
+ECH_EXTENSION: Final = 0xFE0D  # encrypted_client_hello (RFC 9849 section 11.1)
+_ECH_OUTER: Final = b"\x00"  # ECHClientHelloType outer: the form a ClientHello on the wire carries
+
+
+def hides_destination(hello: tls.ClientHello, fronts: frozenset[str]) -> bool:
+    """True for real ECH: the extension in its outer form, and an SNI that is a shared ECH front."""
+    sni = hello.sni
+    if not sni or sni.lower().rstrip(".") not in fronts:
+        return False
+    return any(kind == ECH_EXTENSION and isinstance(body, bytes) and body[:1] == _ECH_OUTER
+               for kind, body in hello.extensions)
 
 
 class TlsDecisionError(Exception):
@@ -87,6 +108,11 @@ class TlsGate:
         try:
             policy = self._policy()
             plan = self._plan(data, policy)
+            if hides_destination(data.client_hello, policy.tls.ech_fronts):
+                inspected = plan.decision.group in policy.tls.inspect_groups
+                # Intercepted or refused: nothing to verify, no server to reach. Allowed: decided as any SNI.
+                plan = (replace(plan, ech=True) if policy.tls.ech == "allow" and not inspected
+                        else _Plan(plan.decision, target_name=None, ech=True))
             if plan.verify is not None:
                 return self._verify_then_apply(data, policy, plan)
             self._apply(data, policy, plan)
@@ -134,7 +160,7 @@ class TlsGate:
             sni = data.client_hello.sni or ""
             assert plan.verify is not None
             if not await self.context.names.has_address(sni, plan.verify):
-                plan = _Plan(plan.decision, target_name=None, unverified=True)
+                plan = _Plan(plan.decision, target_name=None, unverified=True, ech=plan.ech)
             self._apply(data, policy, plan)
         except Exception as e:  # noqa: BLE001 - fail closed: any error refuses
             self._fail(data.context.client, data, e, policy)
@@ -143,14 +169,16 @@ class TlsGate:
         d = plan.decision
         inspect = d.group in policy.tls.inspect_groups
         mode: TlsMode
-        if d.action == "block" or plan.gateway:
+        if plan.ech and (inspect or policy.tls.ech != "allow"):
+            # Real ECH behind a shared front: the destination is unknown. Intercepted (the browser retries
+            # without ECH, and the real name is decided), or refused.
+            mode = self._intercept_or_refuse(data, inspect)
+            if mode == "refused":
+                log.info("refused TLS with Encrypted Client Hello behind a shared front group=%s", d.group)
+        elif d.action == "block" or plan.gateway:
             # Intercept or refuse: either way, no early connection to the blocked server.
-            data.establish_server_tls_first = False
-            if inspect:
-                mode = "intercepted"
-            else:
-                mode = "refused"
-                self._refused.add(data.context.client.id)
+            mode = self._intercept_or_refuse(data, inspect)
+            if mode == "refused":
                 log.info("refused TLS group=%s category=%s rule=%s tier=%s", d.group, d.category, d.rule,
                          "gateway" if plan.gateway else d.tier)
                 log.debug("refused TLS host=%s", d.host)
@@ -158,13 +186,9 @@ class TlsGate:
             # Not where its name says (the original destination is no address of the SNI's name): a tunnel
             # to any server behind an allowed name. Inspected devices get it intercepted, so every request
             # inside is decided; others cannot be checked, so it is refused.
-            data.establish_server_tls_first = False
             self.unverified += 1
-            if inspect:
-                mode = "intercepted"
-            else:
-                mode = "refused"
-                self._refused.add(data.context.client.id)
+            mode = self._intercept_or_refuse(data, inspect)
+            if mode == "refused":
                 log.info("refused TLS whose destination is not its name's group=%s", d.group)
         elif not inspect or (plan.target_name is None and policy.tls.never_decrypt.intersection(d.categories)):
             mode = "passthrough"
@@ -173,7 +197,17 @@ class TlsGate:
                 data.context.server.address = (data.client_hello.sni, data.context.server.address[1])
         else:
             mode = "intercepted"
+        if plan.ech:
+            self.context.events.record_tls_ech(mode)
         self._count(mode, d, policy)
+
+    def _intercept_or_refuse(self, data: tls.ClientHelloData, inspect: bool) -> TlsMode:
+        """Either way, no early connection to the server: intercepted for inspected groups, else refused."""
+        data.establish_server_tls_first = False
+        if inspect:
+            return "intercepted"
+        self._refused.add(data.context.client.id)
+        return "refused"
 
     def _fail(self, client_conn: connection.Client, data: tls.ClientHelloData, error: Exception,
               policy: Policy | None) -> None:
@@ -217,3 +251,4 @@ class _Plan:
     verify: IpAddress | None = None  # transparent mode: the original destination must be the SNI name's
     unverified: bool = False  # ... and it is not
     repoint: bool = False  # regular mode: a passthrough connects to the SNI name, not the client's address
+    ech: bool = False  # real Encrypted Client Hello behind a shared front: the SNI is not the destination

@@ -27,6 +27,8 @@ sources:
 categories:
   gambling: {include: [ut1/gambling]}
   social: {include: [ut1/social_networks]}
+groups:
+  students: {networks: [10.10.0.0/16]}
 rules:
   - {name: harmful, action: block, categories: [gambling], locked: true}
   - {name: social, action: block, categories: [social]}

@@ -89,7 +89,6 @@ def test_validate_overlay_breaking_a_lock(write_yaml):
     ["validate"],                                    # no file
     ["validate", "/nonexistent/policy.yaml"],
     ["validate", DEPT, "--overlay", "/nonexistent/school.yaml"],
-    ["check", "https://x.example/"],                 # no --policy
     ["check", "https://x.example/", "--policy", DEPT, "--client", "10.0.0.300"],
     ["check", "https://x.example/", "--policy", DEPT, "--at", "tomorrow"],
     ["check", "https://x.example/", "--policy", DEPT, "--at", "2026-11-23 25:00"],
@@ -174,8 +173,44 @@ def test_check_with_an_invalid_policy_exits_1(write_yaml):
 
 
 def test_check_cache_dir(tmp_path):
-    args = ["check", "http://blocked.example/", "--policy", DEPT, "--json", "--cache-dir", str(tmp_path / "c")]
+    args = ["check", "http://blocked.example/", "--policy", DEPT, "--json", "--state-dir", str(tmp_path / "c")]
     first, second = run(*args), run(*args)
     assert first.exit_code == second.exit_code == 0
     assert json.loads(first.stdout)["rule"] == json.loads(second.stdout)["rule"] == "harmful"
     assert any((tmp_path / "c").iterdir())
+
+
+def test_check_without_a_policy_uses_the_sample_policy_like_run():
+    result = run("check", "http://blocked.example/")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("BLOCK")
+
+
+def test_the_old_cache_dir_spelling_still_works_with_a_warning(tmp_path):
+    result = run("validate", DEPT, "--cache-dir", str(tmp_path / "c"))
+    assert result.exit_code == 0
+    assert "--cache-dir is now --state-dir" in result.stderr
+    assert any((tmp_path / "c").iterdir())
+
+
+def test_validate_with_an_overlay_shows_the_group_tree_and_address_counts():
+    result = run("validate", DEPT, "--overlay", SCHOOL)
+    assert result.exit_code == 0, result.output
+    assert "default > library                school      256 IPv4 addresses" in result.stdout
+    assert "students                         Department  65,792 IPv4 addresses" in result.stdout
+
+
+def test_validate_warns_about_a_department_group_the_school_leaves_empty(write_yaml, tmp_path):
+    dept = write_yaml("classgate: 1\nname: d\ngroups:\n  students: {}\n  teachers: {networks: [10.20.0.0/24]}\n")
+    overlay = write_yaml("classgate: 1\noverlay: true\nname: s\n", "school.yaml")
+    result = run("validate", str(dept), "--overlay", str(overlay))
+    assert result.exit_code == 0
+    assert "Department group 'students' has no networks after this overlay" in result.stderr
+
+
+def test_check_shows_the_group_path_and_the_time_it_used():
+    result = run("check", "http://example.com/", "--client", "192.168.20.5", "--policy", DEPT,
+                 "--overlay", SCHOOL)
+    assert result.exit_code == 0, result.output
+    assert "-> group default > library" in result.stdout
+    assert "(Asia/Ho_Chi_Minh)" in result.stdout and "now" not in result.stdout.split("time", 1)[1].split("\n")[0]

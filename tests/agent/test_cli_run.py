@@ -70,8 +70,9 @@ def test_the_default_policy_is_the_shipped_sample():
     [("300-900", 300.0, 900.0), ("60", 60.0, 60.0), ("0.5-2", 0.5, 2.0)],
 )
 def test_sync_interval_is_read_as_min_max_seconds(text, low, high):
-    from classgate.agent.commands.run import _poll_settings
+    from classgate.agent.commands.options import Interval
+    from classgate.agent.sync.gateway_addon import poll_settings
 
-    settings = _poll_settings(text)
+    settings = poll_settings(*Interval().convert(text, None, None))
     assert (settings.min_interval, settings.max_interval) == (low, high)
     assert settings.backoff_base <= low <= high <= settings.backoff_max

@@ -49,15 +49,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def address(server: MetricsServer) -> str:
+    return f"{server.host}:{server.port}"
+
+
 def test_text_report(served: MetricsServer) -> None:
-    result = CliRunner().invoke(stats, ["--url", served.url])
+    result = CliRunner().invoke(stats, ["--metrics", address(served)])
     assert result.exit_code == 0, result.output
     assert "games: 3 requests" in result.output
     assert "roblox.com" in result.output
 
 
 def test_json_report(served: MetricsServer) -> None:
-    result = CliRunner().invoke(stats, ["--url", served.url, "--json", "--top", "1"])
+    result = CliRunner().invoke(stats, ["--metrics", address(served), "--json", "--top", "1"])
     assert result.exit_code == 0
     assert json.loads(result.output)["categories"]["games"]["top"][0]["domain"] == "roblox.com"
 
@@ -81,6 +85,19 @@ def test_errors_are_sentences_not_tracebacks(
     assert "Traceback" not in result.output
 
 
+def test_the_old_url_spelling_still_works_with_a_warning(served: MetricsServer) -> None:
+    result = CliRunner().invoke(stats, ["--url", served.url])
+    assert result.exit_code == 0
+    assert "games: 3 requests" in result.stdout
+    assert "--url is now --metrics" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:9741", "127.0.0.1", "[::1", "host:port"])
+def test_a_metrics_address_that_is_not_host_port_is_a_usage_error(value: str) -> None:
+    result = CliRunner().invoke(stats, ["--metrics", value])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize("top", ["0", "101", "many"])
 def test_bad_top_is_a_usage_error(top: str) -> None:
     result = CliRunner().invoke(stats, ["--top", top])
@@ -90,8 +107,28 @@ def test_bad_top_is_a_usage_error(top: str) -> None:
 def test_empty_gateway() -> None:
     s = server.start(gateway_metrics(process_metrics=False), "127.0.0.1", 0)
     try:
-        result = CliRunner().invoke(stats, ["--url", s.url])
+        result = CliRunner().invoke(stats, ["--metrics", address(s)])
     finally:
         s.close()
     assert result.exit_code == 0
     assert "No requests counted yet." in result.output
+
+
+@pytest.mark.parametrize(
+    ("category", "lines"),
+    [
+        ({"requests": 1, "max_error": 0, "top": [], "hidden_domains": 1},
+         ["games: 1 request", "(1 site seen by too few devices is not shown)"]),
+        ({"requests": 2500, "max_error": 19, "top": [], "hidden_domains": 3},
+         ["games: 2,500 requests (each count below may be over by up to 19)", "(3 sites seen by too few"]),
+    ],
+)
+def test_plain_phrasing(category, lines) -> None:
+    from classgate.agent.commands.stats import format_stats
+
+    text = format_stats({"since": 1_790_000_000, "min_clients": 3, "timezone": "Asia/Ho_Chi_Minh",
+                         "categories": {"games": category}})
+    for line in lines:
+        assert line in text
+    assert "over by up to 0" not in text and "1 sites" not in text
+    assert "(Asia/Ho_Chi_Minh)" in text and "UTC" not in text

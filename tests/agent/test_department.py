@@ -190,6 +190,9 @@ def test_gateway_reports_to_the_fleet(tmp_path, serve, gateway_factory):
             fleet = json.loads(r.read())
         (_name, info), = fleet["gateways"].items()
         assert info["active_version"] == 2 and info["state"] == "ok" and info["error"] is None
+        # The group table: each group's place in the tree and size, never an address.
+        assert info["groups"] == {"students": {"in": None, "ipv4": 65536, "ipv6_networks": 0}}, info
+        assert "/" not in json.dumps(info["groups"])
     finally:
         server.shutdown()
         server.server_close()
@@ -233,3 +236,17 @@ def test_serve_listen_option(tmp_path):
     assert run("serve", str(tmp_path / "d"), "--listen", "nonsense").exit_code == 2
     missing = run("serve", str(tmp_path / "nowhere"), "--listen", "127.0.0.1:0")
     assert missing.exit_code == 1 and "not a Department repository" in missing.output
+
+
+def test_init_says_what_publish_expects_and_can_start_from_the_sample_policy(tmp_path):
+    from tests.agent.sync_helpers import cli
+
+    bare = cli("department", "init", str(tmp_path / "bare"))
+    assert "publish takes only lists in the policy's folder or below" in bare
+    assert not (tmp_path / "bare" / "policy").exists()
+
+    out = cli("department", "init", str(tmp_path / "d"), "--sample-policy")
+    policy = tmp_path / "d" / "policy" / "department.yaml"
+    assert policy.is_file() and (tmp_path / "d" / "policy" / "lists" / "ut1").is_dir()
+    assert f"classgate department publish {tmp_path / 'd'} --policy {policy}" in out
+    assert "published bundle" in cli("department", "publish", str(tmp_path / "d"), "--policy", str(policy))

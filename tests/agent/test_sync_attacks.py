@@ -265,7 +265,7 @@ def test_status_cli(department_template, tmp_path, serve, gateway_factory):
     as_json = CliRunner().invoke(status, ["--state-dir", str(gw.state_dir), "--json"])
     assert json.loads(as_json.output)["last_error"]["reason"] == "http_error"
     missing = CliRunner().invoke(status, ["--state-dir", str(tmp_path / "nowhere")])
-    assert missing.exit_code == 1 and "no sync status yet" in missing.output
+    assert missing.exit_code == 1 and "no status yet" in missing.output
 
 
 def test_two_agents_on_one_state_dir_take_turns(department_template, tmp_path, serve, gateway_factory):

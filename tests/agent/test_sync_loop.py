@@ -91,11 +91,18 @@ def test_sync_command_once(department_template, tmp_path, serve):
     trust = str(repo / "repository" / "metadata" / "1.root.json")
     state = tmp_path / "state"
     runner = CliRunner()
-    ok = runner.invoke(sync, ["--from", server.url, "--trust", trust, "--state-dir", str(state), "--once"])
-    assert ok.exit_code == 0 and "up to date: bundle 3" in ok.output, ok.output
+    first = runner.invoke(sync, ["--sync-from", server.url, "--trust", trust, "--state-dir", str(state), "--once"])
+    assert first.exit_code == 0 and first.output.strip() == "installed bundle 3", first.output
     assert (state / "sync" / "current" / "files" / "department.yaml").is_file()
-    down = runner.invoke(sync, ["--from", closed_port_url(), "--trust", trust, "--state-dir", str(state), "--once"])
+    again = runner.invoke(sync, ["--sync-from", server.url, "--trust", trust, "--state-dir", str(state), "--once"])
+    assert again.exit_code == 0 and "up to date: bundle 3" in again.output, again.output
+    down = runner.invoke(sync, ["--sync-from", closed_port_url(), "--trust", trust, "--state-dir", str(state),
+                                "--once"])
     assert down.exit_code == 1 and "sync failed (network)" in down.output and "installed bundle: 3" in down.output
-    bad = runner.invoke(sync, ["--from", server.url, "--trust", trust, "--state-dir", str(state), "--once",
-                               "--min-interval", "10", "--max-interval", "5"])
+    bad = runner.invoke(sync, ["--sync-from", server.url, "--trust", trust, "--state-dir", str(state), "--once",
+                               "--sync-interval", "10-5"])
     assert bad.exit_code == 2
+    # The old spellings still work for a release, and say so.
+    old = runner.invoke(sync, ["--from", server.url, "--trust", trust, "--state-dir", str(state), "--once",
+                               "--min-interval", "10", "--max-interval", "20"])
+    assert old.exit_code == 0 and "--from is now --sync-from" in old.stderr, old.output

@@ -12,8 +12,3 @@ from tests.deploy.deploy_helpers import DEPLOY, load_script
 @pytest.fixture(scope="session")
 def doh_script() -> ModuleType:
     return load_script(DEPLOY / "dns" / "make-doh-blocklist")
-
-
-@pytest.fixture(scope="session")
-def safesearch_script() -> ModuleType:
-    return load_script(DEPLOY / "dns" / "make-safesearch-dns")

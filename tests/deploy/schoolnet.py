@@ -129,6 +129,13 @@ class SchoolNetwork:
         (folder / "hosts").write_text("127.0.0.1 localhost\n" + "".join(f"{ip} {name}\n" for name, ip in names.items()))
         self._etc.append(folder)
 
+    def set_resolv(self, ns: str, nameserver: str) -> None:
+        """Which resolver `ns` asks: /etc/netns/<ns>/resolv.conf, put over /etc/resolv.conf like the hosts file."""
+        folder = Path("/etc/netns") / ns
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "resolv.conf").write_text(f"nameserver {nameserver}\noptions timeout:2 attempts:1\n")
+        self._etc.append(folder)
+
     def close(self) -> None:
         for folder in self._etc:
             shutil.rmtree(folder, ignore_errors=True)

@@ -140,7 +140,7 @@ def test_a_gateway_syncs_through_nginx(department) -> None:
             str(VENV_BIN / "classgate"),
             "sync",
             "--once",
-            "--from",
+            "--sync-from",
             f"{base}/tuf/",
             "--trust",
             str(work / "dep" / "repository" / "metadata" / "1.root.json"),

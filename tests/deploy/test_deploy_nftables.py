@@ -91,5 +91,5 @@ def test_loading_twice_replaces_the_table_and_leaves_other_tables_alone(tmp_path
     rules = chains(listing)
     assert set(rules) == {"prerouting", "input", "forward"}
     # once, not twice
-    assert (len(rules["prerouting"]), len(rules["input"]), len(rules["forward"])) == (6, 1, 12)
+    assert (len(rules["prerouting"]), len(rules["input"]), len(rules["forward"])) == (7, 2, 12)
     assert "192.0.2.53" in listing  # the DoH elements file was included

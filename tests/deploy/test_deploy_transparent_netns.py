@@ -2,7 +2,9 @@
 ruleset and `classgate run --mode transparent`, with the origin servers in a third namespace.
 
 The client's curl is configured with no proxy at all; the request is intercepted by the kernel
-redirect, decided by classgate, and (when allowed) reaches the origin. What the origin log shows is
+redirect, decided by classgate, and (when allowed) reaches the origin. The client's resolver is the
+gateway: classgate's own (`--dns`), which asks an unbound on the gateway's loopback (the Internet's names
+for this test) and answers a blocked name with the gateway's own LAN address. What the origin log shows is
 checked too: a blocked request must never reach it. classgate runs as `nobody` with every capability
 dropped, which is what deploy/systemd/classgate.service promises is enough; tests/deploy/unprivileged.py
 lets it reach a checkout (and a Python) that only root may enter, as CI's `mktemp -d` is.
@@ -23,6 +25,7 @@ import pytest
 from tests.deploy.deploy_helpers import DEPLOY, REPO, VENV_BIN, need_root, need_tool, self_signed_cert
 from tests.deploy.schoolnet import (
     CLIENT_IP,
+    GATEWAY_LAN_IP,
     GATEWAY_WAN_IP,
     ORIGIN_DOH_IP,
     ORIGIN_IP,
@@ -34,10 +37,13 @@ from tests.deploy.schoolnet import (
     write_settings,
 )
 from tests.deploy.unprivileged import NOBODY, nobody_command
+from tests.proxy.dnstest_support import dig_answers, dig_status, need_dig, need_unbound, unbound_conf
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
 PROXY_PORT = 8080  # inside the gateway namespace: no other process can hold it
+DNS_PORT = 8053  # classgate's resolver (settings.nft's DNS_PORT)
+UPSTREAM_PORT = 5300  # unbound on the gateway's loopback: classgate's upstream
 ORIGIN_SERVER = Path(__file__).with_name("origin_server.py")
 # What nobody needs to run the checkout's classgate: the sources (the editable install points there),
 # the venv, and the Python the venv was made from.
@@ -66,13 +72,14 @@ def wait_ready(process: subprocess.Popen, what: str) -> None:
 
 
 def wait_listening(net: SchoolNetwork, proxy: subprocess.Popen, log: Path, deadline_s: float = 30) -> None:
-    """Until the proxy accepts on its port in the gateway namespace (ss), or it died."""
+    """Until the proxy accepts on its port and the resolver on its own in the gateway namespace (ss), or it died."""
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
         if proxy.poll() is not None:
             raise RuntimeError(f"classgate exited with {proxy.returncode}:\n{log.read_text()}")
         listening = net.run(net.gateway, ["ss", "-Htln", f"sport = :{PROXY_PORT}"], check=False).stdout
-        if listening.strip():
+        resolving = net.run(net.gateway, ["ss", "-Hln", f"sport = :{DNS_PORT}"], check=False).stdout
+        if listening.strip() and len(resolving.strip().splitlines()) >= 2:  # UDP and TCP
             return
         time.sleep(0.2)
     raise RuntimeError(f"classgate did not listen within {deadline_s}s:\n{log.read_text()}")
@@ -87,12 +94,15 @@ def school():
     need_tool("setpriv", "util-linux")
     need_tool("unshare", "util-linux")
     openssl = need_tool("openssl", "openssl")
+    need_dig()
+    unbound = need_unbound()
     # Not pytest's tmp_path: its parent is private to root, and classgate runs as nobody.
     work = Path(tempfile.mkdtemp(prefix="classgate-e2e-"))
     os.chmod(work, 0o755)
     (work / "view").mkdir()
     cert, key = work / "origin-cert.pem", work / "origin-key.pem"
-    self_signed_cert(openssl, key, cert, "allowed-tls.test", "DNS:allowed-tls.test,DNS:blocked-tls.test")
+    self_signed_cert(openssl, key, cert, "allowed-tls.test",
+                     "DNS:allowed-tls.test,DNS:blocked-tls.test,DNS:dns-only.test")
     (work / "origin-chain.pem").write_text(cert.read_text() + key.read_text())
     policy = work / "policy.yaml"
     policy.write_text(POLICY)
@@ -101,7 +111,13 @@ def school():
     os.chown(state, int(NOBODY), int(NOBODY))
     nft_dir = work / "nftables"
     # As an admin would allow one more service for one address: the origin's TCP 2222.
-    write_settings(nft_dir, PROXY_PORT, allow_ipv4=f"{{ {ORIGIN_IP} . tcp . 2222 }}")
+    write_settings(nft_dir, PROXY_PORT, dns_port=DNS_PORT, allow_ipv4=f"{{ {ORIGIN_IP} . tcp . 2222 }}")
+    # The Internet's names, as the gateway's upstream knows them. dns-only.test is in no hosts file: only
+    # classgate's resolver can tell the client (and, by its answers, the TLS gate) where it is.
+    upstream_conf = unbound_conf(work, {"test": (
+        "$ORIGIN test.\n$TTL 300\n@ IN SOA ns.test. a.test. 1 3600 600 86400 60\n@ IN NS ns.test.\n"
+        f"ns IN A {ORIGIN_IP}\n" + "".join(f"{name} IN A {ORIGIN_IP}\n" for name in (
+            "allowed", "allowed-tls", "blocked", "blocked-tls", "dns-only")))}, UPSTREAM_PORT)
     (nft_dir / "doh-blocklist-test.nft").write_text(
         f"add element inet classgate doh_ipv4 {{ {ORIGIN_DOH_IP} }}\n"
     )
@@ -115,16 +131,16 @@ def school():
             # The gateway's own name lookups (which a passthrough's original destination must match).
             net.set_hosts(net.gateway, {"allowed-tls.test": ORIGIN_IP, "blocked-tls.test": ORIGIN_IP,
                                         "allowed.test": ORIGIN_IP})
+            # Nothing answers on the gateway's 127.0.0.1:53: the gateway's own lookups know only the hosts file.
+            net.set_resolv(net.gateway, "127.0.0.1")
+            net.set_resolv(net.client, GATEWAY_LAN_IP)  # as DHCP would tell the devices
             load_firewall(net, nft_dir, DEPLOY / "nftables" / "classgate.nft")
-            for ns, args in (
-                (net.origin, ["origin", str(origin_log), str(work / "origin-chain.pem")]),
-                (net.gateway, ["gateway", str(origin_log)]),
-            ):
-                server = net.popen(
-                    ns, [sys.executable, str(ORIGIN_SERVER), *args], stdout=subprocess.PIPE, text=True
-                )
-                processes.append(server)
-                wait_ready(server, f"test server in {ns}")
+            server = net.popen(net.origin, [sys.executable, str(ORIGIN_SERVER), "origin", str(origin_log),
+                                            str(work / "origin-chain.pem")], stdout=subprocess.PIPE, text=True)
+            processes.append(server)
+            wait_ready(server, f"test server in {net.origin}")
+            processes.append(net.popen(net.gateway, [unbound, "-c", str(upstream_conf)], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL))
             classgate = [
                 str(VENV_BIN / "classgate"),
                 "run",
@@ -138,6 +154,10 @@ def school():
                 str(policy),
                 "--state-dir",
                 str(state),
+                "--dns",
+                f"0.0.0.0:{DNS_PORT}",
+                "--dns-upstream",
+                f"127.0.0.1:{UPSTREAM_PORT}",
             ]
             proxy = net.popen(
                 net.gateway,
@@ -318,10 +338,72 @@ def test_the_lan_is_default_deny_except_what_the_settings_allow(school, protocol
         assert arrived, why
 
 
-def test_dns_to_an_outside_resolver_is_answered_by_the_school_resolver(school) -> None:
+def client_dig(net: SchoolNetwork, server: str, name: str, *extra: str) -> subprocess.CompletedProcess:
+    return net.run(net.client, ["dig", f"@{server}", name, "A", "+time=3", "+tries=1", "+noall", "+answer",
+                                "+comments", *extra], check=False)
+
+
+@pytest.mark.parametrize(
+    ("server", "name", "answer"),
+    [
+        (ORIGIN_IP, "dns-only.test", ORIGIN_IP),  # an outside resolver: still the gateway answers
+        (GATEWAY_LAN_IP, "dns-only.test", ORIGIN_IP),  # the gateway's own address (DHCP's DNS server)
+        (GATEWAY_LAN_IP, "blocked.test", GATEWAY_LAN_IP),  # blocked: the gateway's address on the LAN
+        (ORIGIN_IP, "blocked-tls.test", GATEWAY_LAN_IP),
+        (GATEWAY_LAN_IP, "classgate.ca", GATEWAY_LAN_IP),  # the CA page is served there
+    ],
+)
+def test_dns_to_any_resolver_is_answered_by_the_gateways_resolver(school, server: str, name: str,
+                                                                  answer: str) -> None:
     net, origin_log, _ = school
-    assert udp_exchange(net, ORIGIN_IP, 53) == "answer from gateway"
+    for transport in ([], ["+tcp"]):
+        result = client_dig(net, server, name, *transport)
+        assert dig_status(result) == "NOERROR" and dig_answers(result) == [(name, "A", answer)], result.stdout
     assert not [line for line in origin_lines(origin_log) if line.startswith("origin UDP 53")]
+
+
+def test_resolving_through_the_gateway_then_connecting_passes(school) -> None:
+    """dns-only.test is in no hosts file: the TLS gate accepts the passthrough's destination because the
+    gateway's resolver gave that address for the name."""
+    net, origin_log, _ = school
+    work = origin_log.parent
+    result = curl(net, "--cacert", str(work / "origin-cert.pem"), "https://dns-only.test/x")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.endswith("\n200") and "host=dns-only.test" in result.stdout
+    assert "tls SNI dns-only.test" in origin_lines(origin_log)
+
+
+def test_an_allowed_sni_to_an_address_the_gateways_resolver_never_gave_is_refused(school) -> None:
+    net, origin_log, proxy_log = school
+    work = origin_log.parent
+    assert dig_answers(client_dig(net, GATEWAY_LAN_IP, "dns-only.test")) == [("dns-only.test", "A", ORIGIN_IP)]
+    before = len(origin_lines(origin_log))
+    result = curl(net, "--cacert", str(work / "origin-cert.pem"), "--resolve",
+                  f"dns-only.test:443:{ORIGIN_OTHER_IP}", "https://dns-only.test/x")
+    assert result.returncode != 0
+    assert not [line for line in origin_lines(origin_log)[before:] if "dns-only.test" in line]
+    assert "destination is not its name's" in proxy_log.read_text()
+
+
+@pytest.mark.parametrize(("url", "status", "body_has"), [
+    ("http://blocked.test/page", "403", "blocked.test"),  # the block page, from the gateway's address
+    ("http://classgate.ca/", "200", "classgate"),  # the CA page, by its name
+])
+def test_names_resolved_to_the_gateway_reach_the_proxy(school, url: str, status: str, body_has: str) -> None:
+    net, origin_log, _ = school
+    before = len(origin_lines(origin_log))
+    result = curl(net, url)
+    assert result.returncode == 0, result.stderr
+    body, code = result.stdout.rsplit("\n", 1)
+    assert code == status and body_has in body, body[:300]
+    assert origin_lines(origin_log)[before:] == []
+
+
+def test_the_resolver_is_not_open_to_the_wan_side(school) -> None:
+    net, _, _ = school
+    result = net.run(net.origin, ["dig", f"@{GATEWAY_WAN_IP}", "-p", str(DNS_PORT), "dns-only.test", "+time=2",
+                                  "+tries=1"], check=False)
+    assert result.returncode == 9 and "timed out" in result.stdout, result.stdout  # 9: no reply (dropped)
 
 
 @pytest.mark.parametrize(

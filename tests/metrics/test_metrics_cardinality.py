@@ -44,6 +44,7 @@ def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: i
         [*V.tiers, "weird"],
     ):
         m.record_request(cat, grp, action, tier, 1, 1)
+        m.record_dns_query(cat, grp, action)
     for mode in (*V.tls_modes, "weird"):
         m.record_tls(mode)
     for engine in (*V.safesearch_engines, "weird"):
@@ -52,6 +53,16 @@ def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: i
         m.record_filter_error(stage)
     for part in (*V.malformed_parts, "weird"):
         m.record_malformed(part)
+    for mode in (*V.tls_modes, "weird"):
+        m.record_tls_ech(mode)
+    for kind in (*V.dns_special_answers, "weird"):
+        m.record_dns_special(kind)
+    for record_type in (*V.dns_stripped_types, "weird"):
+        m.record_dns_ech_stripped(record_type, 2)
+    for reason in (*V.dns_failures, "weird"):
+        m.record_dns_failure(reason)
+    for result in (*V.dns_cache_results, "weird"):
+        m.record_dns_cache(result)
     m.observe_decision(0.001)
     m.record_reload(True)
     m.record_reload(False)

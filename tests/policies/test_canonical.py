@@ -35,7 +35,15 @@ from classgate.policies.errors import UrlError
         ("::1", "[::1]"),
         ("[0:0:0:0:0:0:0:1]", "[::1]"),
         ("[2001:DB8:0:0:1:0:0:1]", "[2001:db8::1:0:0:1]"),
-        ("[::ffff:192.168.0.1]", "[::ffff:c0a8:1]"),
+        # IPv6 forms of an IPv4 address are that address (our documented difference from WHATWG)
+        ("[::ffff:192.168.0.1]", "192.168.0.1"),
+        ("[::ffff:c0a8:1]", "192.168.0.1"),
+        ("[::192.168.0.1]", "192.168.0.1"),
+        ("[64:ff9b::192.168.0.1]", "192.168.0.1"),
+        ("[64:ff9b::c0a8:1]", "192.168.0.1"),
+        ("[::]", "[::]"),
+        ("[::ffff:0:0:1]", "[::ffff:0:0:1]"),  # SIIT's ::ffff:0:0:0/96 is not the mapped prefix
+        ("[64:ff9b:1::c0a8:1]", "[64:ff9b:1::c0a8:1]"),  # the local-use NAT64 prefix is a network's own
         ("under_score.example.com", "under_score.example.com"),
     ],
 )
@@ -64,7 +72,15 @@ def test_canonical_host_rejects(raw: str) -> None:
         ("example.com/a/b", "example.com", "/a/b", "http://example.com/a/b"),
         ("http://example.com/a/./b/../c", "example.com", "/a/c", "http://example.com/a/c"),
         ("http://example.com/a/%2e%2E/c", "example.com", "/c", "http://example.com/c"),
-        ("http://example.com/%7Euser/%41%2f", "example.com", "/~user/A%2F", "http://example.com/~user/A%2F"),
+        ("http://example.com/%7Euser/%41%2f", "example.com", "/~user/A/", "http://example.com/~user/A/"),
+        # paths as the most permissive common server reads them
+        ("http://x.example//secret", "x.example", "/secret", "http://x.example/secret"),
+        ("http://x.example/a///b//", "x.example", "/a/b/", "http://x.example/a/b/"),
+        ("http://x.example/a%2Fb", "x.example", "/a/b", "http://x.example/a/b"),
+        ("http://x.example/a/..%2Fsecret", "x.example", "/secret", "http://x.example/secret"),
+        ("http://x.example/a%5C..%5Csecret", "x.example", "/secret", "http://x.example/secret"),
+        ("http://x.example/%2e%2e%2Fsecret", "x.example", "/secret", "http://x.example/secret"),
+        ("http://x.example/q?u=http://y//z", "x.example", "/q", "http://x.example/q?u=http://y//z"),
         ("http://example.com\\a\\b", "example.com", "/a/b", "http://example.com/a/b"),
         ("http://example.com/../../x", "example.com", "/x", "http://example.com/x"),
         ("http://example.com/a b", "example.com", "/a%20b", "http://example.com/a%20b"),

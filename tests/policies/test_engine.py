@@ -127,7 +127,7 @@ def test_internal_failure_blocks(doc: Document) -> None:
     def explode(*_args: object) -> None:
         raise RuntimeError("index gone")
 
-    policy._host_facts = explode  # type: ignore[method-assign]
+    policy._caches.host_facts = explode  # type: ignore[assignment]
     d = policy.decide("http://fine.example/", client=STUDENT)
     assert (d.action, d.tier) == ("block", "error") and "RuntimeError" in (d.error or "")
     assert policy.decide_host("fine.example").tier == "error"

@@ -8,6 +8,7 @@ import datetime as dt
 import ipaddress
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -15,7 +16,14 @@ from hypothesis import strategies as st
 
 from classgate.policies.decision import Decision, Match
 from classgate.policies.engine import Policy, compile_policy
-from classgate.policies.fastpath import GenerationalCache, tail_is_canonical
+from classgate.policies.fastpath import (
+    GROUP_MEMO_LIMIT,
+    NO_SECOND,
+    VERDICT_LIMIT,
+    EngineCaches,
+    GenerationalCache,
+    tail_is_canonical,
+)
 from classgate.policies.model import Category, Document, Group, Rule, Schedule, Source, TimeWindow
 
 TZ = dt.timezone(dt.timedelta(hours=7))
@@ -33,7 +41,9 @@ HOSTS = ["casino.example", "www.casino.example", "CASINO.Example", "casino.examp
 TAILS = ["", "/", "/play", "/play/level1", "/PLAY", "/player", "/search?q=game&page=2", "/search?q=other",
          "/a/../play", "/%2e%2e/play", "/%70lay", "/x/%2E%2E/play", "/./play", "/play/.", "/admin", "/admin/users",
          "/administration", "/setup.exe", "/setup.EXE", "/a?", "/a?b?", "/a#frag", "/a b", "/é", "/a%2fb",
-         "\\play", "/p//q", "/~u/x.html", "/a?q=1&r=%41", "/a\t/b", "?q=1", "/a;b=c", "/[x]"]
+         "\\play", "/p//q", "/~u/x.html", "/a?q=1&r=%41", "/a\t/b", "?q=1", "/a;b=c", "/[x]",
+         # paths as servers read them: merged slashes, encoded slashes, dot segments after decoding
+         "//x", "/a//b/", "/a%2Fb", "/a/..%2Fb", "/q?u=http://x//y", "//", "/a%5cb"]
 SCHEMES = ["http://", "https://", "HTTP://", "http:/", "ws://", "ftp://", "mailto:", "", "http:///", " http://"]
 
 
@@ -112,8 +122,8 @@ def test_the_fast_path_serves_plain_urls_and_leaves_the_rest(tmp_path: Path) -> 
     policy = compile_policy(_document(tmp_path, regex=False))
     policy.decide("http://games.example/a/b.html", "10.10.1.2", MONDAY_9)
     policy.decide("http://Games.Example/%7Eu", "10.10.1.2", MONDAY_9)  # full parser: escapes to normalise
-    assert policy._parse.cache_info().misses == 1  # type: ignore[attr-defined]
-    assert "games.example" in policy._authorities.young
+    assert policy._caches.parse.cache_info().misses == 1  # type: ignore[attr-defined]
+    assert policy._caches.authorities is not None and "games.example" in policy._caches.authorities.young
 
 
 @pytest.mark.parametrize(
@@ -210,3 +220,101 @@ def test_decision_matched_is_match_objects(tmp_path: Path) -> None:
     assert d.matched == (Match("gambling", "ut1/gambling", "casino.example"),)
     assert d.matched[0].entry == "casino.example"
     assert dataclasses.is_dataclass(d) is False and d._fields[6] == "matched"
+
+
+# ---------------------------------------------------------------------- EngineCaches: what size 0 and clear() do
+
+def _counting_caches(size: int, calls: list[str]) -> EngineCaches:
+    def counting(name: str) -> Any:
+        def compute(*args: object) -> tuple[str, tuple[object, ...]]:
+            calls.append(name)
+            return name, args
+        return compute
+
+    return EngineCaches(size, parse=counting("parse"), host=counting("host"), host_facts=counting("host_facts"),
+                        outcome=counting("outcome"), authority=counting("authority"))
+
+
+@pytest.mark.parametrize(("size", "computed"), [(0, 3), (1, 1), (4, 1)])
+@pytest.mark.parametrize(
+    ("cache", "key"),
+    [("parse", ("http://a.example/x",)), ("host", ("A.example",)), ("host_facts", ("a.example",)),
+     ("outcome", ("a.example", "/x", "", None, "students", ("lessons",)))],
+)
+def test_request_caches_compute_once_per_key_unless_size_is_0(cache: str, key: tuple[Any, ...], size: int,
+                                                              computed: int) -> None:
+    calls: list[str] = []
+    lookup = getattr(_counting_caches(size, calls), cache)
+    assert [lookup(*key) for _ in range(3)] == [(cache, key)] * 3
+    assert calls == [cache] * computed
+
+
+@pytest.mark.parametrize(("size", "computed"), [(0, None), (1, 1), (4, 1)])
+def test_the_authority_cache_is_absent_at_size_0(size: int, computed: int | None) -> None:
+    calls: list[str] = []
+    authorities = _counting_caches(size, calls).authorities
+    if computed is None:
+        assert authorities is None
+        return
+    assert authorities is not None
+    assert [authorities.young.get("a.example") or authorities.lookup("a.example") for _ in range(3)] == [
+        ("authority", ("a.example",))] * 3
+    assert calls == ["authority"] * computed
+
+
+def _filled(caches: EngineCaches) -> dict[str, bool]:
+    def lru_filled(fn: Any) -> bool:
+        return hasattr(fn, "cache_info") and fn.cache_info().currsize > 0
+
+    return {
+        "parse": lru_filled(caches.parse), "host": lru_filled(caches.host),
+        "host_facts": lru_filled(caches.host_facts), "outcome": lru_filled(caches.outcome),
+        "authorities": caches.authorities is not None and len(caches.authorities) > 0,
+        "verdicts": bool(caches.verdicts), "groups": bool(caches.groups),
+        "schedule_memo": caches.schedule_memo != NO_SECOND, "set_facts": bool(caches.set_facts),
+    }
+
+
+# What a few requests leave in each cache, with caches off (cache_size=0) and on.
+FILLED = [
+    # cache          size 0  on
+    ("parse",         False, True),   # the full parser's URLs
+    ("host",          False, True),   # decide_host's raw hosts
+    ("host_facts",    False, True),
+    ("outcome",       False, True),
+    ("authorities",   False, True),   # the fast path
+    ("verdicts",      False, True),   # the fast path's verdicts
+    ("groups",        True,  True),   # memos that make even the uncached path what it is: client -> group,
+    ("schedule_memo", True,  True),   # the schedules of the current second,
+    ("set_facts",     True,  True),   # and each list-set's meaning (a table compiled lazily)
+]
+
+
+@pytest.mark.parametrize("cache_size", [0, 64])
+def test_cache_size_0_turns_the_request_caches_off_and_clear_empties_all(tmp_path: Path, cache_size: int) -> None:
+    policy = compile_policy(_document(tmp_path, regex=False), cache_size=cache_size)
+    for url in ("http://games.example/a", "http://Games.Example/%7Eu", "http://portal.example/play"):
+        policy.decide(url, "10.10.1.2", MONDAY_9)
+    policy.decide_host("Casino.Example", "10.10.1.2", MONDAY_9)
+    expected = {cache: (on if cache_size else off) for cache, off, on in FILLED}
+    assert _filled(policy._caches) == expected
+    assert set(expected) == set(EngineCaches.__slots__) - {"_lru", "size"}  # the table names every cache
+    policy.clear_caches()
+    assert _filled(policy._caches) == dict.fromkeys(expected, False)
+    # Decisions after clear() are the same again.
+    reference = compile_policy(_document(tmp_path, regex=False), cache_size=0)
+    _same(policy.decide("http://games.example/a", "10.10.1.2", MONDAY_9),
+          reference.decide("http://games.example/a", "10.10.1.2", MONDAY_9))
+
+
+@pytest.mark.parametrize(
+    ("remember", "memo", "limit", "key", "value"),
+    [("remember_group", "groups", GROUP_MEMO_LIMIT, "10.10.1.2", "students"),
+     ("remember_verdict", "verdicts", VERDICT_LIMIT, (("games",), (), "students", ()), ("allow", None, "default"))],
+)
+def test_the_memos_forget_everything_when_full(remember: str, memo: str, limit: int, key: Any, value: Any) -> None:
+    caches = _counting_caches(4, [])
+    held = getattr(caches, memo)
+    held.update({n: value for n in range(limit - 1)})
+    assert getattr(caches, remember)(key, value) == value and len(held) == limit  # not full yet: kept
+    assert getattr(caches, remember)("next", value) == value and held == {"next": value}  # full: forgotten

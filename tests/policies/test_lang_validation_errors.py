@@ -13,8 +13,17 @@ HEAD = "classgate: 1\nname: t\n"  # lines 1-2 of every case below
 CASES = [
     # YAML itself
     ("rules: [\n", "4:1: YAML syntax"),
-    ("a: b\n  c: d\n", "4:4: YAML syntax: mapping values are not allowed"),
-    ("rules:\n\t- x\n", "4:1: YAML syntax"),
+    # Indentation, said in an admin's words at the line that is off, once.
+    ("default: allow\n  rules: []\n", "4:3: this key is indented 2 spaces, the keys above it 0 spaces"),
+    ("tls:\n  inspect_groups: []\n   never_decrypt: []\n",
+     "5:4: this key is indented 3 spaces, the keys above it 2 spaces: keys of one block must line up"),
+    ("groups:\n  a:\n    networks: [10.0.0.0/8]\n   b:\n    networks: []\n",
+     "6:4: this key is indented 3 spaces, the keys above it 2 spaces"),
+    ("rules:\n  - {name: a, action: block}\n   - {name: b, action: block}\n",
+     "5:4: this item is indented 3 spaces, the items above it 2 spaces"),
+    ("rules:\n\t- x\n", "4:1: tabs are not allowed for indentation in YAML; indent with spaces"),
+    ("groups:\n  a:\n  \tnetworks: []\n", "5:3: tabs are not allowed for indentation"),
+    ("name2: 'a\tb'\n", "3:1: unknown key 'name2'"),  # a tab inside a value is no indentation
     ("---\nname: x\n", "4:1: the policy file holds 2 YAML documents"),
     ("default: allow\ndefault: block\n", "4:1: duplicate key 'default' (first at line 3)"),
     ("groups:\n  a: {networks: [10.0.0.0/8]}\n  a: {networks: [11.0.0.0/8]}\n", "5:3: duplicate key 'a'"),
@@ -105,6 +114,8 @@ def test_error_is_reported_at_its_position(write_yaml, snippet, expected):
         read_document(path)
     messages = [str(p) for p in info.value.problems]
     assert any(m.startswith(f"{path}:{expected}") for m in messages), "\n".join(messages)
+    if "indented" in expected or "tabs" in expected:
+        assert len(messages) == 1 and "YAML syntax" not in messages[0], messages  # once, in our words
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -1,6 +1,7 @@
 """The compiled index against a plain Python suffix-walk oracle over ALL real UT1 lists: zero disagreements.
 
-The oracle reads the UT1 files itself (one entry per line, lower-cased, "#" comments and blanks skipped) into
+The oracle reads the UT1 files itself (one entry per line, lower-cased, "#" comments and blanks skipped, runs of
+"/" merged) into
 a dict {domain: set of lists} and walks `a.b.c`, `b.c`, `c` in it. The index must give the same lists for
 every listed domain, a subdomain of each, its parent, and near-misses (`xexample.com`, `example.comx`), and
 the same for simple `urls` entries (path prefixes at "/" boundaries).
@@ -35,7 +36,8 @@ def _oracle_entries(ut1: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]
                     domains[entry].add(name)
         if (folder / "urls").is_file():
             for line in (folder / "urls").read_text(encoding="utf-8").splitlines():
-                m = _SIMPLE_URL.fullmatch(line.strip().lower())
+                # Empty segments are merged, as servers (and policies.canonical) read them.
+                m = _SIMPLE_URL.fullmatch(re.sub(r"/{2,}", "/", line.strip().lower()))
                 if m and "/./" not in m.group(0) + "/" and "/../" not in m.group(0) + "/":
                     urls[m.group(1) + m.group(2)].add(name)
     return domains, urls

@@ -2,7 +2,8 @@
 
 - urltestdata.json: every absolute special-scheme case (http, https, ws, wss, ftp): the parsed `hostname`
   must equal ours, and an input the standard rejects must raise UrlError (never be allowed by accident).
-  Our one documented difference: one trailing dot is dropped from the host; more than one is an error.
+  Our documented differences: one trailing dot is dropped from the host (more than one is an error), and an
+  IPv6 address standing for an IPv4 one (mapped, compatible, NAT64) is that IPv4 address.
 - toascii.json: host -> ASCII, `output: null` means failure.
 """
 
@@ -12,8 +13,9 @@ import json
 
 import pytest
 
-from classgate.policies.canonical import canonical_host, canonical_url
+from classgate.policies.canonical import canonical_host, canonical_url, embedded_ipv4
 from classgate.policies.errors import UrlError
+from classgate.policies.ipliteral import parse_ipv6
 from tests.policies.engine_testdata import have, shared_path
 
 OUR_SCHEMES = ("http:", "https:", "ws:", "wss:", "ftp:")
@@ -66,7 +68,11 @@ def test_urltestdata_hostname(case: dict) -> None:
             canonical_url(case["input"])
         return
     parsed = canonical_url(case["input"])
-    assert parsed.host == case["hostname"].rstrip(".")
+    expected = case["hostname"].rstrip(".")
+    if expected.startswith("["):
+        # Our documented difference: an IPv6 address that stands for an IPv4 one is that IPv4 address.
+        expected = embedded_ipv4(parse_ipv6(expected[1:-1], expected)) or expected
+    assert parsed.host == expected
     assert parsed.scheme + ":" == case["protocol"]
     expected_port = case["port"]
     assert (str(parsed.port) if expected_port else "") == expected_port or not expected_port

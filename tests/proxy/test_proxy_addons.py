@@ -125,10 +125,21 @@ def test_mismatched_names_are_decided_never_waved_through(holder, url, headers, 
 
 
 @pytest.mark.parametrize(
-    ("accept_language", "expected"),
-    [(None, "Trang này đã bị chặn"), ("en-GB,en;q=0.9", "This page is blocked"), ("vi", "Cờ bạc")],
+    ("policy_language", "accept_language", "expected"),
+    [
+        ("vi", None, "Trang này đã bị chặn"),
+        ("vi", "en-GB,en;q=0.9", "Trang này đã bị chặn"),  # a Vietnamese school's page, whatever the browser
+        ("vi", "vi", "Cờ bạc"),
+        ("en", "vi", "This page is blocked"),
+        ("auto", "en-GB,en;q=0.9", "This page is blocked"),  # auto: the browser's language
+        ("auto", "fr", "Trang này đã bị chặn"),
+    ],
 )
-def test_block_page_language(holder, accept_language, expected):
+def test_block_page_language(tmp_path, policy_language, accept_language, expected):
+    path = tmp_path / "policy.yaml"
+    path.write_text(TEST_POLICY.replace("language: vi", f"language: {policy_language}"), encoding="utf-8")
+    holder = PolicyHolder(path, cache_dir=tmp_path / "compiled")
+    holder.load()
     addon = RequestFilter(context(holder))
     with taddons.context(addon):
         f = make_flow(STUDENT, "http://blocked.test/", {"Accept-Language": accept_language} if accept_language else {})
@@ -425,3 +436,41 @@ def test_tcp_gate_fails_closed(holder, monkeypatch, metrics):
         _, data = _tcp_tunnel(gate, STUDENT, "allowed.test", ("allowed.test", 22))
     assert data.server.error is not None
     assert sample(metrics, "classgate_filter_errors_total", stage="connect") == 1
+
+
+def test_a_scheduled_block_says_until_when_and_the_rules_own_reason(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(TEST_POLICY.replace(
+        "  - {name: focus-in-class, action: block, groups: [students], when: class_hours, categories: [social]}",
+        "  - {name: focus-in-class, action: block, groups: [students], when: class_hours, categories: [social],\n"
+        "     reason: {vi: 'Trong giờ học, mạng xã hội tạm khóa.', en: 'Social networks wait until after class.'}}",
+    ), encoding="utf-8")
+    holder = PolicyHolder(path, cache_dir=tmp_path / "compiled")
+    holder.load()
+    addon = RequestFilter(context(holder, now=MONDAY_0900))
+    with taddons.context(addon):
+        f = make_flow(STUDENT, "http://social.test/")
+        addon.requestheaders(f)
+    page = f.response.text
+    assert "Trong giờ học, mạng xã hội tạm khóa." in page
+    assert "đến 11:30" in page
+    assert "(quy tắc focus-in-class)" in page
+
+
+@pytest.mark.parametrize(
+    ("url", "headers", "action"),
+    [
+        # A port in the Host header is a port, not an IPv6 address.
+        ("http://allowed.test:8081/page", {"Host": "allowed.test:8081"}, "allow"),
+        ("http://blocked.test:8081/page", {"Host": "blocked.test:8081"}, "block"),
+        ("http://10.9.8.7:8081/page", {"Host": "10.9.8.7:8081"}, "allow"),
+        ("http://[2001:db8::7]:8081/page", {"Host": "[2001:db8::7]:8081"}, "allow"),
+    ],
+)
+def test_a_port_in_the_host_header_is_decided_as_a_port(holder, url, headers, action):
+    addon = RequestFilter(context(holder))
+    with taddons.context(addon):
+        f = make_flow(TEACHER, url, headers)
+        addon.requestheaders(f)
+    v = verdict(f)
+    assert (v.action, v.error) == (action, False), v

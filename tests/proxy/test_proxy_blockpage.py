@@ -44,8 +44,34 @@ def test_choose_language(accept_language, default, expected):
         (
             BlockInfo("http://casino.example/", ("gambling",), "harmful", "Phòng CNTT", AT, "ABCD2345"),
             "vi",
-            ["Trang này đã bị chặn", "Cờ bạc", "harmful", "Phòng CNTT", "09:05:07 23/11/2026", "ABCD2345",
-             "http://casino.example/", 'lang="vi"'],
+            ["Trang này đã bị chặn", "Cờ bạc", "(quy tắc harmful)", "Phòng CNTT", "09:05 23/11/2026", "ABCD2345",
+             "http://casino.example/", 'lang="vi"', "cung cấp mã tham chiếu"],
+        ),
+        # The school's reason replaces the rule name as the why; the name stays beside the reference.
+        (
+            BlockInfo("http://tiktok.example/", ("social",), "focus-in-class", "", AT, "ABCD2345",
+                      reason="Giờ học: mạng xã hội tạm khóa để các em tập trung.",
+                      until=AT.replace(hour=11, minute=30, second=0)),
+            "vi",
+            ["Giờ học: mạng xã hội tạm khóa để các em tập trung.", "đến 11:30",
+             "ABCD2345</span> (quy tắc focus-in-class)"],
+        ),
+        (
+            BlockInfo("http://tiktok.example/", ("social",), "focus-in-class", "", AT, "ABCD2345",
+                      until=AT.replace(hour=0, minute=0, second=0) + dt.timedelta(days=1)),
+            "en",
+            ["blocked only during this time, until 24:00."],
+        ),
+        (
+            BlockInfo("http://x.example/", (), "exam-week", "", AT, "R",
+                      until=AT.replace(hour=17, minute=0) + dt.timedelta(days=4)),
+            "vi",
+            ["đến 17:00 ngày 27/11/2026"],
+        ),
+        (
+            BlockInfo("http://127.0.0.1:9741/", (), "gateway-itself", "", AT, "R", gateway=True),
+            "en",
+            ["the school's filtering gateway itself"],
         ),
         (
             BlockInfo("http://casino.example/", ("gambling",), "harmful", "IT office", AT, "ABCD2345"),

@@ -86,3 +86,29 @@ def test_cli_export_unwritable_output_is_a_clean_error(tmp_path):
     assert result.exit_code == 1
     assert "cannot write" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("school", "name"),
+    [
+        (None, "classgate school CA"),
+        ("", "classgate school CA"),
+        ("THPT Chu Văn An", "THPT Chu Văn An (classgate school CA)"),
+    ],
+)
+def test_a_new_ca_carries_the_schools_name_and_says_it_was_created(tmp_path, school, name):
+    from classgate.proxy.ca import ensure_ca
+
+    made = ensure_ca(tmp_path, school)
+    assert (made.name, made.created) == (name, True)
+    again = ensure_ca(tmp_path, "Another name")  # never renamed: devices trust the one they installed
+    assert (again.name, again.created, again.sha256_fingerprint()) == (name, False, made.sha256_fingerprint())
+
+
+@pytest.mark.parametrize("school", ["x" * 41, "bad\nname"])
+def test_a_ca_name_that_cannot_be_used_is_refused(tmp_path, school):
+    from classgate.proxy.ca import CaError, ensure_ca
+
+    with pytest.raises(CaError):
+        ensure_ca(tmp_path, school)
+    assert not (tmp_path / "ca" / "mitmproxy-ca.pem").exists()

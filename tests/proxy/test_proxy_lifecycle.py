@@ -195,3 +195,31 @@ def test_mitmdump_script(tmp_path, origin, origin_pki):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(15)
+
+
+def test_a_restart_with_a_broken_policy_enforces_the_last_good_one(tmp_path, origin, origin_pki):
+    """After a reboot a broken overlay must not take the school offline: the last good policy is enforced, loudly."""
+    policy, state = tmp_path / "policy.yaml", tmp_path / "state"
+    policy.write_text(TEST_POLICY, encoding="utf-8")
+    first = ProxyProcess(policy, state, origin, origin_pki.ca)
+    try:
+        assert curl(first.url, "http://blocked.test/", source=STUDENT).status == 403
+    finally:
+        assert first.stop() == 0, first.output()
+    # Someone saves a broken file and the gateway reboots; the new rule in it must not apply, the old ones must.
+    policy.write_text(TEST_POLICY.replace("default: allow", "default: perhaps") + "\n# new.test would be here\n",
+                      encoding="utf-8")
+    second = ProxyProcess(policy, state, origin, origin_pki.ca)
+    try:
+        assert curl(second.url, "http://blocked.test/", source=STUDENT).status == 403
+        assert curl(second.url, "http://allowed.test/", source=STUDENT).status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{second.metrics_port}/metrics", timeout=5) as r:
+            assert "classgate_policy_fallback 1.0" in r.read().decode()
+        status = subprocess.run([str(VENV_BIN / "classgate"), "status", "--state-dir", str(state)],
+                                capture_output=True, text=True, timeout=30, check=False)
+        assert status.returncode == 0, status.stderr
+        assert "FALLBACK" in status.stdout and "perhaps" in status.stdout, status.stdout
+    finally:
+        second.stop()
+    out = second.output()
+    assert "LAST GOOD" in out and "policy.yaml" in out and "Traceback" not in out

@@ -106,7 +106,10 @@ def curl(lab: Lab, client: str, url: str, *args: str) -> tuple[int, str]:
 def raw(lab: Lab, client: str, data: bytes, read_timeout: float = 5.0) -> bytes:
     """Send bytes to the proxy as they are; what came back before it closed or went quiet."""
     with socket.create_connection(("127.0.0.1", lab.proxy.port), timeout=10, source_address=(client, 0)) as s:
-        s.sendall(data)
+        try:
+            s.sendall(data)
+        except ConnectionError:
+            pass  # the gateway cut the connection before all was sent (a blocked upload): read what it said
         return _read(s, read_timeout)
 
 
@@ -351,6 +354,7 @@ def test_a_self_loop_costs_nothing_and_others_are_served(lab: Lab) -> None:
 
 
 def test_the_ca_page_host_matches_canonically(lab: Lab) -> None:
+    lab.clear()
     for url in ("http://classgate.ca./", "http://CLASSGATE.CA/", "http://classgate.ca:80/"):
         status, body = curl(lab, GUEST, url)
         assert status == 200 and "BEGIN CERTIFICATE" not in body and "classgate" in body.lower(), url
@@ -374,14 +378,24 @@ def test_a_huge_url_is_cheap_and_blocked(lab: Lab) -> None:
 
 
 def test_huge_urls_do_not_grow_memory(lab: Lab) -> None:
+    """Nothing a huge URL brings is kept: a second batch costs (almost) nothing more than the first.
+
+    (The first batch may raise the process's high-water mark: CPython's allocator keeps freed memory.)"""
     pid = lab.proxy.proc.pid
+
+    def batch(tag: str) -> int:
+        for i in range(150):
+            raw(lab, STUDENT, f"GET http://allowed.example/{tag}{i}{'b' * 200_000} HTTP/1.1\r\n"
+                              "Host: allowed.example\r\nConnection: close\r\n\r\n".encode(), read_timeout=3)
+        return _rss_kib(pid)
+
     curl(lab, STUDENT, "http://allowed.example/warm-up")
     before = _rss_kib(pid)
-    for i in range(150):
-        raw(lab, STUDENT, f"GET http://allowed.example/{i}{'b' * 200_000} HTTP/1.1\r\nHost: allowed.example\r\n"
-                          "Connection: close\r\n\r\n".encode(), read_timeout=3)
-    grown = _rss_kib(pid) - before
-    assert grown < 40_000, f"RSS grew by {grown} KiB over 150 huge URLs"
+    first = batch("a")
+    second = batch("b")
+    print(f"RSS KiB: {before} before, {first} after one batch, {second} after two")
+    assert second - first < 8_000, f"RSS grew by {second - first} KiB more on a second batch of 150 huge URLs"
+    assert first - before < 150_000
 
 
 # -- 10: SafeSearch wherever a search can go ---------------------------------------------------------------
