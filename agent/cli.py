@@ -5,7 +5,18 @@ from __future__ import annotations
 import click
 
 from classgate.agent import __version__
-from classgate.agent.commands import ca, department, lists, policy, run, stats, sync
+from classgate.agent.commands import (
+    ca,
+    classroom,
+    console,
+    department,
+    lists,
+    policy,
+    run,
+    stats,
+    sync,
+    teachers,
+)
 
 
 class _OrderedGroup(click.Group):
@@ -30,6 +41,9 @@ for command in (
     policy.validate,
     policy.check,
     run.run,
+    classroom.classroom,
+    teachers.teachers,
+    console.console,
     ca.ca,
     stats.stats,
     sync.status,

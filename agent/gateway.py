@@ -8,6 +8,7 @@ it does; the order of the components inside the proxy is proxy/addons/__init__.p
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ from classgate.proxy.addons.policy_source import DEFAULT_RELOAD_INTERVAL_MS
 from classgate.proxy.addons.usage_metrics import UsageMetrics
 from classgate.proxy.address import Address
 from classgate.proxy.ca import SchoolCa, ensure_ca
+from classgate.proxy.class_watch import ClassTier
 from classgate.proxy.clock import REAL_CLOCK, Clock
 from classgate.proxy.context import FilterContext
 from classgate.proxy.dns.config import DnsConfig, DnsConfigError
@@ -30,8 +32,11 @@ from classgate.proxy.events import NoEvents
 from classgate.proxy.failsafe import FailSafe
 from classgate.proxy.last_good import LastGood
 from classgate.proxy.metric_labels import gateway_metrics
+from classgate.proxy.name_addresses import NameAddresses
 from classgate.proxy.policy_holder import PolicyHolder, PolicySource
 from classgate.proxy.verdict import NoSink
+from classgate.proxy.warn import StudentSide
+from classgate.proxy.warn_token import StudentKeyError
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +106,6 @@ class Gateway:
             # Connect upstream only when a request needs it: a blocked destination is never
             # contacted, and the block page for a blocked HTTPS site needs no upstream certificate.
             "connection_strategy": "lazy",
-            "onboarding": False,  # our CA page replaces mitm.it
             "stream_large_bodies": STREAM_LARGE_BODIES,
             "termlog_verbosity": "debug" if c.verbose else "info",
             "listen_host": c.listen.host,
@@ -125,8 +129,9 @@ class Gateway:
             self.dns = None
 
 
-def build_gateway(config: GatewayConfig) -> Gateway:
-    """Assemble the gateway; with a policy, load it now (raises PolicyError / OSError, nothing started yet)."""
+def build_gateway(config: GatewayConfig, names: NameAddresses | None = None) -> Gateway:
+    """Assemble the gateway; with a policy, load it now (raises PolicyError / OSError, nothing started yet).
+    `names`: the table of names' addresses the gates check, when a worker shares it (agent/workers.py)."""
     metrics = gateway_metrics()
     ca = None
     policy_path = config.policy
@@ -151,8 +156,14 @@ def build_gateway(config: GatewayConfig) -> Gateway:
         holder.load()
 
     counter = UsageMetrics(metrics) if config.count_usage else None
+    # Teachers' class actions: the store's file in the state dir, re-read by every gate when it changes.
+    classes = ClassTier(config.state_dir if config.policy is not None else None)
+    metrics.watch_class_actions(lambda: classes.in_force(time.time()))
+    # Warn-and-continue's signing key is in the state dir: a "continue" holds on every worker and after a restart.
+    student = _student_side(config, metrics)
     context = FilterContext(holder, FailSafe(metrics), config.clock, verdicts=counter or NoSink(),
-                            events=metrics if config.count_usage else NoEvents())
+                            events=metrics if config.count_usage else NoEvents(), classes=classes, student=student,
+                            names=names if names is not None else NameAddresses())
     # The resolver shares the context (policy holder, clock, the name table the TLS gate checks): one policy
     # for DNS and TLS. Its port is bound now, so a taken one stops the start with a message.
     dns = _bind_dns(context, config.dns) if config.dns is not None and config.policy is not None else None
@@ -180,6 +191,15 @@ def build_gateway(config: GatewayConfig) -> Gateway:
     if config.clock.is_pinned:
         log.warning("CLASSGATE_TEST_NOW is set: the filter's clock is pinned (test-only setting)")
     return Gateway(config, metrics, holder, addons, ca, server, dns)
+
+
+def _student_side(config: GatewayConfig, metrics: Metrics) -> StudentSide:
+    if config.policy is None:
+        return StudentSide.in_memory()
+    try:
+        return StudentSide.from_state_dir(config.state_dir, metrics)
+    except StudentKeyError as e:
+        raise GatewayError(str(e)) from None
 
 
 def _bind_dns(context: FilterContext, config: DnsConfig) -> GatewayDns:

@@ -45,6 +45,12 @@ def max_series(vocabulary: L.LabelVocabulary, categories: int, groups: int, *, s
         "classgate_dns_ech_stripped_records_total": len(vocabulary.dns_stripped_types) + 1,
         "classgate_dns_failed_queries_total": len(vocabulary.dns_failures) + 1,
         "classgate_dns_cache_lookups_total": len(vocabulary.dns_cache_results) + 1,
+        # Warn-and-continue and quotas (metrics/student.py): category x group, only what happened.
+        "classgate_warnings_shown_total": cat * grp,
+        "classgate_warnings_continued_total": cat * grp,
+        "classgate_quotas_used_up_total": cat * grp,
+        # Teachers' class actions in force: every group x kind at 0 from the start, "other" only if it happens.
+        "classgate_teacher_actions_active": grp * (len(vocabulary.class_action_kinds) + 1),
         # build_info, policy_info, policy_loaded_timestamp, policy_categories, policy_groups,
         # policy_fallback, topsites_tracked_domains, topsites_capacity_per_category
         "state": 8,
@@ -82,6 +88,8 @@ def typical_series(vocabulary: L.LabelVocabulary, categories: int, groups: int, 
         + len(vocabulary.dns_stripped_types)
         + len(vocabulary.dns_failures)
         + len(vocabulary.dns_cache_results)
+        + grp * len(vocabulary.class_action_kinds)  # teachers' actions in force, 0 included
+        + 3 * 2 * grp  # warnings shown, continued, quotas used up: a warn or quota category or two per group
         + fixed["state"]
         + fixed.get("classgate_sync", 0)
         + PROCESS_SERIES_FORWARDED

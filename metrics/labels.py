@@ -40,11 +40,12 @@ class LabelVocabulary:
     dns_stripped_types: tuple[str, ...]
     dns_failures: tuple[str, ...]
     dns_cache_results: tuple[str, ...]
+    class_action_kinds: tuple[str, ...]  # what a teacher's class action does: allow, block, lock, pause
 
     def __post_init__(self) -> None:
         for name in ("actions", "tiers", "tls_modes", "safesearch_engines", "filter_stages", "malformed_parts",
                      "policy_sources", "dns_special_answers", "dns_stripped_types", "dns_failures",
-                     "dns_cache_results"):
+                     "dns_cache_results", "class_action_kinds"):
             values = getattr(self, name)
             if not values or OTHER in values or len(set(values)) != len(values):
                 raise ValueError(f"label vocabulary {name}: {values!r} must be distinct values without {OTHER!r}")

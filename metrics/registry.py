@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from classgate.metrics import labels as L
+from classgate.metrics.class_actions import ActiveActions, ClassActionGauge
 from classgate.metrics.counters import LabelledCounter
 from classgate.metrics.dns import DnsQueryCounter
 from classgate.metrics.state import PolicyState, StateCollector
+from classgate.metrics.student import StudentCounters
 from classgate.metrics.sync import SyncMetrics
 from classgate.metrics.topsites import TopSites
 from classgate.metrics.traffic import TrafficCounters
@@ -99,8 +101,11 @@ class Metrics:
             "classgate_dns_cache_lookups", "Upstream lookups of the resolver served from its cache (hit) or not.",
             "result", v.dns_cache_results,
         )
+        # Warn-and-continue and quotas (proxy/warn.py).
+        self.student = StudentCounters()
         for counter in (self.tls, self.safesearch, self.filter_errors, self.malformed, self.reloads, self.tls_ech,
-                        self.dns_queries, self.dns_special, self.dns_stripped, self.dns_failures, self.dns_cache):
+                        self.dns_queries, self.dns_special, self.dns_stripped, self.dns_failures, self.dns_cache,
+                        self.student):
             r.register(counter)
 
         self.topsites = TopSites(
@@ -189,6 +194,27 @@ class Metrics:
 
     def record_dns_cache(self, result: str) -> None:
         self.dns_cache.inc(result)
+
+    def watch_class_actions(self, active: ActiveActions) -> None:
+        """Export the teachers' class actions in force: `active()` lists the (group, kind) of each, at scrape
+        time. Called once, by the gateway builder."""
+        self.registry.register(ClassActionGauge(active, lambda: self._labels, self.vocabulary.class_action_kinds))
+
+    def record_warning_shown(self, category: str, group: str) -> None:
+        """A warn page shown (action: warn)."""
+        self._record_student("warnings_shown", category, group)
+
+    def record_warning_continued(self, category: str, group: str) -> None:
+        """A student continued past a warning."""
+        self._record_student("warnings_continued", category, group)
+
+    def record_quota_used_up(self, category: str, group: str) -> None:
+        """A device's daily quota on a rule ran out (once per device, rule and day)."""
+        self._record_student("quotas_used_up", category, group)
+
+    def _record_student(self, family: str, category: str, group: str) -> None:
+        labels = self._labels
+        self.student.add(family, (labels.category(category), labels.group(group)))
 
     def record_reload(self, ok: bool) -> None:
         self.reloads.inc("succeeded" if ok else "rejected")

@@ -10,15 +10,34 @@ import json
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from classgate.metrics.registry import Metrics
+from classgate.metrics.topsites import TopSites
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9741
 MAX_TOP = 100
+
+
+class TopSitesView(Protocol):
+    def snapshot(self, n: int = 20) -> dict[str, object]: ...
+
+
+class Served(Protocol):
+    """What the endpoint serves: one process's `Metrics`, or a gateway's workers merged (metrics/merge.py)."""
+
+    @property
+    def registry(self) -> CollectorRegistry: ...
+
+    @property
+    def topsites(self) -> TopSitesView: ...
+
+    @property
+    def timezone(self) -> str: ...
 
 
 class MetricsServer:
@@ -53,7 +72,7 @@ class MetricsServer:
         self._httpd.server_close()
 
 
-def start(metrics: Metrics, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> MetricsServer:
+def start(metrics: Served, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> MetricsServer:
     """Serve `metrics` on host:port (port 0 picks a free one; see `.port`). Raises OSError if it cannot bind."""
     handler = type("Handler", (_Handler,), {"metrics": metrics})
     server_class = _IPv6Server if ":" in host else _Server
@@ -71,7 +90,7 @@ class _IPv6Server(_Server):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    metrics: Metrics
+    metrics: Served
     server_version = "classgate-metrics"
     sys_version = ""
     # Buffered, so headers and body go out in one write (no Nagle / delayed-ACK stall per scrape).
@@ -89,6 +108,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             doc = {**self.metrics.topsites.snapshot(n), "timezone": self.metrics.timezone}
             body = json.dumps(doc, ensure_ascii=False, indent=1)
+            self._send(200, "application/json", body.encode())
+        elif url.path == "/topsites-export.json" and isinstance(topsites := self.metrics.topsites, TopSites) \
+                and topsites.shared:
+            # A worker's counters with their keyed client hashes, for its supervisor's merge (metrics/merge.py).
+            # Only a worker of a supervisor has the shared key, and it listens on loopback only.
+            body = json.dumps({**topsites.export(), "timezone": self.metrics.timezone})
             self._send(200, "application/json", body.encode())
         elif url.path == "/":
             self._send(200, "text/plain; charset=utf-8", b"classgate metrics: /metrics /stats.json\n")

@@ -143,6 +143,7 @@ class TopSites:
         self._lock = threading.Lock()
         self._by_category: dict[str, SpaceSaving] = {}
         self.since = clock()
+        self.shared = False  # True once a supervisor gave the key its workers share (share_key)
 
     def observe(self, category: str, host: str, client: str | None = None) -> None:
         """Count one request to `host` in `category`; never raises (a bad host is simply not counted)."""
@@ -179,23 +180,83 @@ class TopSites:
         with self._lock:
             return sum(len(s) for s in self._by_category.values())
 
+    def share_key(self, key: bytes) -> None:
+        """Hash clients with `key`, the one every worker of a gateway shares (agent/workers.py), so that a
+        device whose connections the kernel spread over several workers still counts once when they merge."""
+        with self._lock:
+            self._key = key
+            self.shared = True
+
     def snapshot(self, n: int = 20) -> dict[str, object]:
         """The JSON document served at /stats.json."""
         with self._lock:
-            categories = {}
-            for name in sorted(self._by_category):
-                sketch = self._by_category[name]
-                top, hidden = sketch.top(n)
-                categories[name] = {
-                    "requests": sketch.total,
-                    # Every count below may be over by at most this much (Space-Saving bound N/capacity).
-                    "max_error": sketch.total // sketch.capacity,
-                    "top": top,
-                    "hidden_domains": hidden,
-                }
-        return {
-            "since": self.since,
-            "capacity_per_category": self.capacity,
-            "min_clients": self.min_clients,
-            "categories": categories,
+            return _document(self._by_category, n, self.since, self.capacity, self.min_clients)
+
+    def export(self) -> dict[str, object]:
+        """Every counter with its client hashes, for the supervisor to merge (`merge_exports`); served only
+        by a worker on its loopback endpoint, never the gateway's. The hashes are keyed: not addresses."""
+        with self._lock:
+            categories = {
+                name: {"total": s.total, "counters": [[k, c.count, c.error, sorted(c.clients)]
+                                                     for k, c in s._counters.items()]}
+                for name, s in self._by_category.items()
+            }
+        return {"since": self.since, "capacity": self.capacity, "min_clients": self.min_clients,
+                "categories": categories}
+
+
+def merge_exports(exports: list[dict], n: int) -> dict[str, object]:
+    """The /stats.json document of a gateway whose workers exported these summaries.
+
+    Space-Saving summaries merge by adding counts (Agarwal et al., "Mergeable summaries", 2012): a domain
+    missing from a full summary may still have had up to that summary's smallest count there, which is
+    added to its error bound. Client hashes are united, so `min_clients` counts distinct devices overall.
+    """
+    if not exports:
+        return _document({}, n, time.time(), 0, 0)
+    capacity, min_clients = int(exports[0]["capacity"]), int(exports[0]["min_clients"])
+    merged: dict[str, SpaceSaving] = {}
+    for doc in exports:
+        for name, part in doc["categories"].items():
+            sketch = merged.setdefault(name, SpaceSaving(capacity, min_clients))
+            sketch.total += int(part["total"])
+            rows = part["counters"]
+            unseen_bound = min((int(r[1]) for r in rows), default=0) if len(rows) >= capacity else 0
+            seen = set()
+            for key, count, error, clients in rows:
+                seen.add(key)
+                counter = sketch._counters.setdefault(key, _Counter(0, 0))
+                counter.count += int(count)
+                counter.error += int(error)
+                counter.clients.update(int(c) for c in clients)
+            for key, counter in sketch._counters.items():
+                if key not in seen:  # it may have had up to that many there: an upper bound stays one
+                    counter.count += unseen_bound
+                    counter.error += unseen_bound
+    for sketch in merged.values():  # one summary's size again: the `capacity` largest counters
+        if len(sketch._counters) > capacity:
+            kept = sorted(sketch._counters.items(), key=lambda kv: (-kv[1].count, kv[0]))[:capacity]
+            sketch._counters = dict(kept)
+    # Each error is at most its worker's N_i / capacity; their sum is at most N / capacity, the bound shown.
+    return _document(merged, n, min(float(d["since"]) for d in exports), capacity, min_clients)
+
+
+def _document(sketches: dict[str, SpaceSaving], n: int, since: float, capacity: int,
+              min_clients: int) -> dict[str, object]:
+    categories = {}
+    for name in sorted(sketches):
+        sketch = sketches[name]
+        top, hidden = sketch.top(n)
+        categories[name] = {
+            "requests": sketch.total,
+            # Every count below may be over by at most this much (Space-Saving bound N/capacity).
+            "max_error": sketch.total // sketch.capacity,
+            "top": top,
+            "hidden_domains": hidden,
         }
+    return {
+        "since": since,
+        "capacity_per_category": capacity,
+        "min_clients": min_clients,
+        "categories": categories,
+    }

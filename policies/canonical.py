@@ -44,6 +44,19 @@ _HOST_SIMPLE = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _QUERY_ENCODE = frozenset("\x20\"#<>'\x7f") | frozenset(chr(c) for c in range(0x20))
 
 
+def _encode_pattern(chars: frozenset[str]) -> re.Pattern[str]:
+    """Matches one character to percent-encode: one of `chars`, or any non-ASCII one."""
+    return re.compile("[" + "".join(re.escape(c) for c in sorted(chars)) + "\u0080-\U0010ffff]")
+
+
+_PATH_ENCODE_RE = _encode_pattern(_PATH_ENCODE)
+_QUERY_ENCODE_RE = _encode_pattern(_QUERY_ENCODE)
+_ESCAPE = re.compile("%[0-9A-Fa-f]{2}")
+# Every spelling of an escape -> its normal form: the unreserved character itself, else upper-case hex.
+_ESCAPES = {f"%{a}{b}": (chr(int(a + b, 16)) if chr(int(a + b, 16)) in _UNRESERVED else f"%{a}{b}".upper())
+            for a in _HEX for b in _HEX}
+
+
 class CanonicalUrl(NamedTuple):  # a tuple: built once per request, so construction cost matters
     scheme: str
     host: str  # canonical host; IPv6 in brackets, e.g. "[::1]"
@@ -182,7 +195,7 @@ def _canonical_url_full(url: str) -> CanonicalUrl:
     tail = tail.partition("#")[0]
     path_text, has_query, query_text = tail.partition("?")
     path = normalise_path(path_text)
-    query = _encode(query_text, _QUERY_ENCODE) if has_query else ""
+    query = _encode(query_text, _QUERY_ENCODE_RE) if has_query else ""
     port_part = "" if port == default_port else f":{port}"
     text_out = f"{scheme}://{host}{port_part}{path}" + (f"?{query}" if query else "")
     return CanonicalUrl(scheme, host, port, path, query, text_out)
@@ -249,6 +262,9 @@ def normalise_path(raw: str) -> str:
     of a URL (may be empty). A trailing slash is kept: `/dir/` and `/dir` are not the same resource."""
     if "%" in raw:
         raw = _ENCODED_SLASH.sub("/", raw)
+    # Escapes are normalised on the whole path at once (neither step can make a slash, so this equals doing it
+    # per segment), and before dot segments are looked for: `%2e%2E` is `..`.
+    raw = _normalise_escapes(_encode(raw, _PATH_ENCODE_RE))
     segments = raw.replace("\\", "/").split("/")
     if segments and segments[0] == "":
         segments = segments[1:]
@@ -256,7 +272,6 @@ def normalise_path(raw: str) -> str:
     segments = [s for s in segments[:-1] if s] + segments[-1:]
     out: list[str] = []
     for i, seg in enumerate(segments):
-        seg = _normalise_escapes(_encode(seg, _PATH_ENCODE))
         last = i == len(segments) - 1
         if seg == "..":
             if out:
@@ -271,32 +286,22 @@ def normalise_path(raw: str) -> str:
     return "/" + "/".join(out)
 
 
-def _encode(text: str, encode_set: frozenset[str]) -> str:
-    if text.isascii() and not any(c in encode_set for c in text):
+def _encode(text: str, encode_set: re.Pattern[str]) -> str:
+    if text.isascii() and encode_set.search(text) is None:
         return text
-    parts = []
-    for c in text:
-        if c in encode_set or not c.isascii():
-            parts.append("".join(f"%{b:02X}" for b in c.encode("utf-8", errors="surrogatepass")))
-        else:
-            parts.append(c)
-    return "".join(parts)
+    # One regex pass, not a Python loop per character: a client controls the length (up to the URL cap).
+    return encode_set.sub(_percent_encoded, text)
+
+
+def _percent_encoded(m: re.Match[str]) -> str:
+    return "".join(f"%{b:02X}" for b in m.group().encode("utf-8", errors="surrogatepass"))
 
 
 def _normalise_escapes(seg: str) -> str:
+    """Each `%XX` escape as its unreserved character, else with upper-case hex digits."""
     if "%" not in seg:
         return seg
-    out, i, n = [], 0, len(seg)
-    while i < n:
-        c = seg[i]
-        if c == "%" and i + 2 < n and seg[i + 1] in _HEX and seg[i + 2] in _HEX:
-            ch = chr(int(seg[i + 1 : i + 3], 16))
-            out.append(ch if ch in _UNRESERVED else "%" + seg[i + 1 : i + 3].upper())
-            i += 3
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    return _ESCAPE.sub(lambda m: _ESCAPES[m.group()], seg)
 
 
 def is_ip_literal(host: str) -> bool:

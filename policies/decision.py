@@ -48,6 +48,12 @@ class Decision(_DecisionFields):
         return self.action == "block"
 
     @property
+    def allowed(self) -> bool:
+        """Allowed outright. A "warn" is not: where no page can be shown (a passed-through or raw
+        connection), a gate treats it as a block."""
+        return self.action == "allow"
+
+    @property
     def category(self) -> str:
         """The first of `categories` (the one counted and shown first), or "uncategorized"."""
         categories = self.categories

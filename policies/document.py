@@ -31,6 +31,7 @@ from classgate.policies.model import (
     SafeSearchSettings,
     Schedule,
     Source,
+    TeacherSettings,
     TlsSettings,
 )
 from classgate.policies.rules import Names, order_warnings, read_rules, shadow_warnings
@@ -42,6 +43,7 @@ from classgate.policies.settings import (
     read_tls,
     tls_positions,
 )
+from classgate.policies.teacher_settings import read_teachers
 from classgate.policies.yamlsource import Val, compose, position, read_text
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
@@ -65,6 +67,7 @@ class Draft:
     local_services: tuple[LocalService, ...] = ()
     school_rules: list[Rule] = field(default_factory=list)
     dns: DnsSettings = field(default_factory=DnsSettings)
+    teachers: TeacherSettings = field(default_factory=TeacherSettings)
 
 
 def _is_overlay(node: yaml.Node) -> yaml.Node | None:
@@ -156,6 +159,7 @@ def read_department(top: Val, base: Path, problems: list[Problem], *, require_fi
         block_page=read_block_page(d.get("block_page")),
         local_services=read_local_services(d.get("local_services"), problems),
         dns=read_dns(d.get("dns")),
+        teachers=read_teachers(d.get("teachers"), problems),
     )
     check_tls(d.get("tls"), draft, problems)
     for group in groups.values():
@@ -208,6 +212,7 @@ def read_document(path: str | Path, overlay: str | Path | None = None, *, base: 
         block_page=draft.block_page,
         local_services=draft.local_services,
         dns=draft.dns,
+        teachers=draft.teachers,
         files=files,
         warnings=tuple(p for p in problems if p.severity == "warning"),
     )

@@ -111,6 +111,8 @@ class Policy:
         self.stats = stats
         self.warnings = warnings
         self.document = doc
+        # By name, for what acts on a decision after the engine (the warn page, quotas, the block page's reason).
+        self._rules_by_name = {r.name: r for r in reversed(doc.rules)}  # reversed: the first of a name wins
         self._index = index
         self._rules = tuple(_CompiledRule(i, r, self.covered_groups) for i, r in enumerate(doc.rules))
         self._default_verdict: Verdict = (doc.default, None, "default")
@@ -128,6 +130,10 @@ class Policy:
                                     authority=self._authority_entry)
 
     # ------------------------------------------------------------------ public API
+
+    def rule(self, name: str | None) -> Rule | None:
+        """The rule a decision names (`Decision.rule`), or None for the default."""
+        return self._rules_by_name.get(name) if name is not None else None
 
     def group_of(self, client_ip: str | None) -> str:
         return self._groups.group_of(client_ip)
@@ -199,13 +205,16 @@ class Policy:
             log.error("decision failed (blocked): %s: %s", type(exc).__name__, exc)
             return error_decision(f"internal error: {type(exc).__name__}", group)
 
-    def decide_host(self, host: str, client: str | None = None, at: dt.datetime | None = None) -> Decision:
+    def decide_host(self, host: str, client: str | None = None, at: dt.datetime | None = None, *,
+                    group: str | None = None) -> Decision:
         """The decision for a host alone (TLS SNI, CONNECT). `needs_path` says a rule looking at the path
-        could change it, so the caller should decrypt and decide again on the full URL."""
+        could change it, so the caller should decrypt and decide again on the full URL. `group`: decide for
+        this group instead of the client's (a teacher's action is checked for a group, not a device)."""
+        named_group = group
         group = DEFAULT_GROUP
         try:
             caches = self._caches
-            group = caches.groups.get(client) or self._group_of(client)
+            group = named_group or caches.groups.get(client) or self._group_of(client)
             if len(host) > MAX_HOST_LENGTH:
                 return error_decision(f"the host is longer than {MAX_HOST_LENGTH} characters", group)
             try:

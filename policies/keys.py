@@ -5,9 +5,17 @@ Extend, never rename: these keys are a contract with admins' files and with test
 
 from __future__ import annotations
 
-from classgate.policies.model import DNS_BLOCK_ANSWERS, ECH_HANDLINGS
+from classgate.policies.model import (
+    DEFAULT_WARN_MINUTES,
+    DNS_BLOCK_ANSWERS,
+    ECH_HANDLINGS,
+    MAX_QUOTA_MINUTES,
+    MAX_WARN_MINUTES,
+    QUOTA_PERIODS,
+)
 from classgate.policies.shapes import Bool, Enum, Int, ListOf, MapOf, Obj, Spec, Str
 from classgate.policies.vocabulary import (
+    ACTIONS,
     BLOCK_PAGE_LANGUAGES,
     LIST_FORMATS,
     SAFE_SEARCH_ENGINES,
@@ -74,7 +82,7 @@ RULE = Obj(
     fields={
         "name": Str(pattern=r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}", hint=" (a rule name: letters, digits, _ . : -)",
                     description="unique rule name, shown on the block page and in `classgate check`"),
-        "action": Enum(("allow", "block")),
+        "action": Enum(ACTIONS, description="allow, block, or warn (a page that says why and offers to continue)"),
         "groups": _names("groups (any of); none = every client"),
         "when": ListOf(Str(), scalar_ok=True, description="a schedule name or a list (any of); none = always"),
         "categories": _names("categories (any of)"),
@@ -86,6 +94,16 @@ RULE = Obj(
             "vi": Str(description="why, in Vietnamese: shown on the block page instead of the rule's name"),
             "en": Str(description="why, in English"),
         }, description="why this rule blocks, in the words a student reads on the block page"),
+        "warn": Obj(what="in a rule's warn", fields={
+            "minutes": Int(description=f"how long a site stays open on a device after \"continue\" (1 to "
+                                       f"{MAX_WARN_MINUTES}; default {DEFAULT_WARN_MINUTES})"),
+        }, description="action: warn only: how long \"continue\" lasts"),
+        "quota": Obj(what="in a rule's quota", required=("minutes",), fields={
+            "minutes": Int(description=f"minutes each device may use this rule's sites per period (1 to "
+                                       f"{MAX_QUOTA_MINUTES}); a minute counts when the device makes a request "
+                                       "in it"),
+            "per": Enum(QUOTA_PERIODS, description="day (the default): the quota resets at local midnight"),
+        }, description="allow and warn rules: a daily time budget per device; used up, the rule blocks"),
     },
 )
 
@@ -124,6 +142,16 @@ BLOCK_PAGE = Obj(
     fields={"contact": Str(description="who to ask (shown on the block page)"), "language": Enum(BLOCK_PAGE_LANGUAGES)},
 )
 
+TEACHERS = Obj(
+    what="in teachers",
+    fields={
+        "max_duration": Str(pattern=r"(?:\d+h)?(?:\d+m)?", hint="; write a duration such as 45m, 2h or 1h30m",
+                            description="the longest a teacher's class action may last (default 2h); a school "
+                                        "may lower the Department's cap, not raise it"),
+    },
+    description="teachers' time-boxed class actions (classgate class ...; docs/teachers.md)",
+)
+
 _COMMON: dict[str, Spec] = {
     "classgate": Int(const=VERSION, description="format version; always 1"),
     "sources": MapOf(SOURCE, what="source name"),
@@ -135,6 +163,7 @@ _COMMON: dict[str, Spec] = {
     "tls": TLS,
     "dns": DNS,
     "block_page": BLOCK_PAGE,
+    "teachers": TEACHERS,
     "local_services": ListOf(Str(), description="addresses of the gateway itself that devices may reach through "
                              "the proxy (every other one is refused): IP, IP:PORT, [IPv6]:PORT or a network "
                              "such as 10.10.0.1/32"),

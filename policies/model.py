@@ -24,8 +24,8 @@ from classgate.policies.vocabulary import (
 )
 
 __all__ = ["DEFAULT_GROUP", "Action", "BlockPageSettings", "Category", "Document", "Group", "IpNetwork",
-           "ListFormat", "LocalService", "Origin", "Rule", "RuleReason", "SafeSearchLevel", "SafeSearchSettings", "Schedule", "Source",
-           "Tier", "TimeWindow", "TlsSettings"]
+           "ListFormat", "LocalService", "Origin", "QuotaSettings", "Rule", "RuleReason", "SafeSearchLevel", "SafeSearchSettings", "Schedule", "Source",
+           "TeacherSettings", "Tier", "TimeWindow", "TlsSettings", "WarnSettings"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,29 @@ class RuleReason:
     en: str = ""
 
 
+# How long a device may use a quota rule's sites: minutes per period (only "day": reset at local midnight).
+QuotaPeriod = Literal["day"]
+QUOTA_PERIODS: Final[tuple[QuotaPeriod, ...]] = get_args(QuotaPeriod)
+DEFAULT_WARN_MINUTES: Final = 10
+MAX_WARN_MINUTES: Final = 480  # a school day: a continue never outlives it
+MAX_QUOTA_MINUTES: Final = 1440
+
+
+@dataclass(frozen=True)
+class WarnSettings:
+    """`action: warn`: after "continue", the site stays open on that device for `minutes`."""
+
+    minutes: int = DEFAULT_WARN_MINUTES
+
+
+@dataclass(frozen=True)
+class QuotaSettings:
+    """`quota:` on an allow or warn rule: each device may use the rule's sites `minutes` per `per`."""
+
+    minutes: int
+    per: QuotaPeriod = "day"
+
+
 @dataclass(frozen=True)
 class Rule:
     """An ordered rule; it matches when every condition given holds (no destination = any)."""
@@ -112,6 +135,8 @@ class Rule:
     locked: bool = False
     tier: Tier = "department"  # "locked" | "school" | "department"
     reason: RuleReason | None = None
+    warn: WarnSettings | None = None  # set (defaults filled) exactly when action is "warn"
+    quota: QuotaSettings | None = None
     pos: Position | None = None
 
     @property
@@ -176,6 +201,14 @@ class BlockPageSettings:
 
 
 @dataclass(frozen=True)
+class TeacherSettings:
+    """The `teachers:` section (policies/teacher_settings.py): the longest a class action may last."""
+
+    max_duration: dt.timedelta = dt.timedelta(hours=2)
+    set_by_department: bool = False  # the Department wrote the cap: an overlay may only lower it
+
+
+@dataclass(frozen=True)
 class Document:
     """The merged, validated policy: what the engine compiles. Rules are in precedence order."""
 
@@ -192,5 +225,6 @@ class Document:
     block_page: BlockPageSettings = BlockPageSettings()
     local_services: tuple[LocalService, ...] = ()
     dns: DnsSettings = DnsSettings()
+    teachers: TeacherSettings = TeacherSettings()
     files: tuple[Path, ...] = ()  # the policy file and overlay, for digests and reload watching
     warnings: tuple[Problem, ...] = ()

@@ -18,6 +18,7 @@ from classgate.policies.groups import place_school_groups, read_groups
 from classgate.policies.rules import Names, read_rules
 from classgate.policies.schedules import read_schedules
 from classgate.policies.settings import read_block_page, read_local_services, read_tls, tighten_safe_search
+from classgate.policies.teacher_settings import read_teachers
 from classgate.policies.yamlsource import Val
 
 if TYPE_CHECKING:
@@ -117,5 +118,6 @@ def apply(draft: Draft, top: Val, base: Path, problems: list[Problem], *, requir
     draft.tls = read_ech(s.get("tls"), read_tls(s.get("tls"), draft.tls), draft.tls, problems, overlay=True)
     draft.dns = read_dns(s.get("dns"), draft.dns)
     draft.block_page = read_block_page(s.get("block_page"), draft.block_page)
+    draft.teachers = read_teachers(s.get("teachers"), problems, draft.teachers, overlay=True)
     # The school's own box: a school may open its own services on it (a printer portal, a console).
     draft.local_services = read_local_services(s.get("local_services"), problems, draft.local_services)

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 
 from classgate.policies.destinations import read_domains, read_regex, read_urls
 from classgate.policies.errors import Problem
-from classgate.policies.model import DEFAULT_GROUP, Rule, RuleReason, Tier
+from classgate.policies.model import (
+    DEFAULT_GROUP,
+    DEFAULT_WARN_MINUTES,
+    MAX_QUOTA_MINUTES,
+    MAX_WARN_MINUTES,
+    QuotaSettings,
+    Rule,
+    RuleReason,
+    Tier,
+    WarnSettings,
+)
 from classgate.policies.yamlsource import Val
 
 
@@ -46,6 +56,44 @@ def _reason(node: Val | None) -> RuleReason | None:
                       en=fields["en"].value.strip() if "en" in fields else "")
 
 
+def _minutes(node: Val, most: int, owner: str, problems: list[Problem]) -> int | None:
+    """A number of minutes from 1 to `most`, or None (reported where it is written)."""
+    value = node.value
+    if 1 <= value <= most:
+        return int(value)
+    problems.append(Problem.at(node.pos, f"{owner}: {value} minutes is out of range; write 1 to {most}"))
+    return None
+
+
+def _warn(fields: dict[str, Val], action: str, owner: str, problems: list[Problem]) -> WarnSettings | None:
+    """`warn:` settings: filled with the defaults for every warn rule, refused on other actions."""
+    node = fields.get("warn")
+    if action != "warn":
+        if node is not None:
+            problems.append(Problem.at(node.pos, f"{owner}: `warn:` is for rules with `action: warn` (this "
+                                                 f"one says {action}); remove it or write `action: warn`"))
+        return None
+    minutes_node = node.value.get("minutes") if node is not None else None
+    if minutes_node is None:
+        return WarnSettings()
+    minutes = _minutes(minutes_node, MAX_WARN_MINUTES, owner, problems)
+    return WarnSettings(minutes if minutes is not None else DEFAULT_WARN_MINUTES)
+
+
+def _quota(fields: dict[str, Val], action: str, owner: str, problems: list[Problem]) -> QuotaSettings | None:
+    node = fields.get("quota")
+    if node is None or "minutes" not in node.value:
+        return None  # none, or reported by the shape check
+    if action == "block":
+        problems.append(Problem.at(node.pos, f"{owner}: a quota is time a device may use sites, so it goes "
+                                             "on an allow or warn rule, not a block rule"))
+        return None
+    minutes = _minutes(node.value["minutes"], MAX_QUOTA_MINUTES, owner, problems)
+    if minutes is None:
+        return None
+    return QuotaSettings(minutes=minutes)  # `per` can only be "day" (the shape check refuses anything else)
+
+
 def read_rules(node: Val | None, tier_unlocked: Tier, names: Names, problems: list[Problem]) -> list[Rule]:
     """Rules in file order; a rule with `locked: true` gets tier "locked", the others `tier_unlocked`.
 
@@ -61,9 +109,10 @@ def read_rules(node: Val | None, tier_unlocked: Tier, names: Names, problems: li
         name = fields["name"].value
         owner = f"rule {name!r}"
         locked = bool(fields["locked"].value) if "locked" in fields else False
+        action = fields["action"].value
         rule = Rule(
             name=name,
-            action=fields["action"].value,
+            action=action,
             groups=_names(fields.get("groups"), "group", groups, owner, problems),
             when=_names(fields.get("when"), "schedule", names.schedules, owner, problems),
             categories=_names(fields.get("categories"), "category", names.categories, owner, problems),
@@ -73,6 +122,8 @@ def read_rules(node: Val | None, tier_unlocked: Tier, names: Names, problems: li
             locked=locked,
             tier="locked" if locked else tier_unlocked,
             reason=_reason(fields.get("reason")),
+            warn=_warn(fields, action, owner, problems),
+            quota=_quota(fields, action, owner, problems),
             pos=fields["name"].pos,
         )
         if name in seen:

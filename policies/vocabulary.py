@@ -10,14 +10,22 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
-Action = Literal["allow", "block"]
+# "warn": a page says why and offers to continue; continuing opens the site on that device for a while
+# (proxy/warn.py). Wherever no page can be shown (a passed-through or raw connection), warn is a block.
+Action = Literal["allow", "block", "warn"]
 ACTIONS: Final[tuple[Action, ...]] = get_args(Action)
 
 # Which part of the policy decided: a locked Department rule, a school rule, a Department rule, the default,
 # or nothing (the request could not be understood or the engine failed: always a block). "gateway": the
 # gateway protecting itself before the policy is asked (a destination on the gateway, an unverified name).
-Tier = Literal["locked", "school", "department", "default", "error", "gateway"]
+# "teacher": a time-boxed class action (policies/class_actions.py), between the locked rules and the school's.
+Tier = Literal["locked", "teacher", "school", "department", "default", "error", "gateway"]
 TIERS: Final[tuple[Tier, ...]] = get_args(Tier)
+
+# What a teacher can do to a group for a while (policies/class_actions.py): allow a site, block a site, lock the
+# group to a list of sites, pause its Internet. Also the `kind` label of the active-actions gauge.
+ClassActionKind = Literal["allow", "block", "lock", "pause"]
+CLASS_ACTION_KINDS: Final[tuple[ClassActionKind, ...]] = get_args(ClassActionKind)
 
 # Where a policy object was written: the Department's baseline or the school's overlay.
 Origin = Literal["department", "school"]

@@ -14,13 +14,13 @@ import string
 from dataclasses import dataclass
 from importlib import resources
 
-from classgate.policies.vocabulary import PAGE_LANGUAGES
+from classgate.policies.vocabulary import PAGE_LANGUAGES, ClassActionKind
 from classgate.proxy.category_names import category_label
 
 # Long URLs (tracking parameters...) would push the useful lines off a phone screen.
 MAX_SHOWN_URL = 300
 
-_REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone
+REF_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud over the phone (and ask codes)
 _random = random.SystemRandom()
 
 
@@ -38,6 +38,8 @@ class BlockInfo:
     reason: str = ""  # the rule's own reason in the page's language (policy `reason:`), else empty
     until: dt.datetime | None = None  # a block a schedule makes temporary ends then (local time)
     gateway: bool = False  # the address is the school gateway itself
+    quota_used_up: bool = False  # the rule's daily quota is used up on this device (it allows otherwise)
+    ask_code: str = ""  # "ask your teacher" (proxy/ask_code.py), shown as ABCD-EFGH; empty: not offered
 
 
 _TEXT = {
@@ -66,6 +68,10 @@ _TEXT = {
         "cung cấp mã tham chiếu ở trên.",
         "ref_rule": "quy tắc",
         "error_reason": "Lỗi nội bộ của bộ lọc",
+        "quota_used_up": "Hôm nay bạn đã dùng hết thời gian cho nhóm trang này; hạn mức được đặt lại lúc 00:00.",
+        "footer_ask": "Nếu trang bị chặn nhầm, hãy báo bộ phận quản trị mạng kèm mã tham chiếu ở trên.",
+        "ask_note": "Nếu bạn cần trang này cho việc học, hãy đưa mã <strong class=\"ref\">{code}</strong> cho thầy "
+        "cô của bạn: thầy cô có thể mở trang này cho lớp. Trang này không tự gửi gì đi.",
         "sep": ", ",
     },
     "en": {
@@ -94,13 +100,17 @@ _TEXT = {
         "and give them the reference above.",
         "ref_rule": "rule",
         "error_reason": "Internal filter error",
+        "quota_used_up": "Today's time for these sites is used up on this device; the quota resets at 00:00.",
+        "footer_ask": "If this page is blocked by mistake, tell the network administrator the reference above.",
+        "ask_note": "If you need this page for your studies, give the code <strong class=\"ref\">{code}</strong> "
+        "to your teacher, who can open it for your class. Nothing is sent anywhere by this page.",
         "sep": ", ",
     },
 }
 
 def new_ref() -> str:
     """A short reference id (8 characters, ~40 bits) for the block page and the log line."""
-    return "".join(_random.choice(_REF_ALPHABET) for _ in range(8))
+    return "".join(_random.choice(REF_ALPHABET) for _ in range(8))
 
 
 def choose_language(accept_language: str | None, default: str = "vi") -> str:
@@ -127,9 +137,32 @@ def choose_language(accept_language: str | None, default: str = "vi") -> str:
     return default if default in PAGE_LANGUAGES else "vi"
 
 
-def _row(label: str, value_html: str) -> str:
+def row(label: str, value_html: str) -> str:
+    """One line of the page's facts (the label is ours; the value must be escaped HTML already)."""
     return f"<dt>{label}</dt><dd>{value_html}</dd>"
 
+
+
+# What a teacher's class action says to the student in place of a rule's reason (policies/class_actions.py).
+_TEACHER_REASONS: dict[str, dict[ClassActionKind, str]] = {
+    "vi": {
+        "pause": "Giáo viên đã tạm dừng Internet cho lớp của em.",
+        "block": "Giáo viên đã chặn trang này cho lớp của em.",
+        "lock": "Giáo viên chỉ mở một số trang cho lớp của em trong lúc này.",
+        "allow": "Giáo viên đã mở trang này cho lớp của em.",
+    },
+    "en": {
+        "pause": "Your teacher has paused the Internet for your class.",
+        "block": "Your teacher has blocked this page for your class.",
+        "lock": "Your teacher has opened only some sites for your class for now.",
+        "allow": "Your teacher has opened this page for your class.",
+    },
+}
+
+
+def teacher_reason(kind: ClassActionKind, language: str) -> str:
+    """The block page's reason for a request a teacher's action blocked."""
+    return _TEACHER_REASONS.get(language, _TEACHER_REASONS["vi"])[kind]
 
 class BlockPage:
     """Renders the page; the template is read from the package on first use and kept."""
@@ -159,43 +192,57 @@ class BlockPage:
         t = _TEXT.get(language, _TEXT["vi"])
         esc = html.escape
         shown_url = info.url if len(info.url) <= MAX_SHOWN_URL else info.url[:MAX_SHOWN_URL] + "…"
-        rows = [_row(t["address"], f'<span class="url">{esc(shown_url)}</span>')]
+        rows = [row(t["address"], f'<span class="url">{esc(shown_url)}</span>')]
         if info.error:
             title, heading, lead = t["error_title"], t["error_heading"], t["error_lead"]
-            rows.append(_row(t["reason"], esc(t["error_reason"])))
+            rows.append(row(t["reason"], esc(t["error_reason"])))
             accent = "#8a5a00"
         else:
             title, heading = t["title"], t["heading"]
             labels = [category_label(c, language) for c in info.categories]
             if info.gateway:
                 lead = t["lead_gateway"]
+            elif info.quota_used_up:
+                lead = esc(t["quota_used_up"])
             elif labels:
                 lead = t["lead_category"].format(category=esc(labels[0]))
             else:
                 lead = t["lead_plain"]
             if info.reason:
                 # The school's own words first; the category line stays below as a fact.
-                rows.append(_row(t["reason"], esc(info.reason)))
+                rows.append(row(t["reason"], esc(info.reason)))
             if labels:
-                rows.append(_row(t["category"], esc(t["sep"].join(labels))))
+                rows.append(row(t["category"], esc(t["sep"].join(labels))))
             if info.until is not None:
                 lead += " " + esc(self._until(info, t))
             accent = "#b3261e"
         if info.contact:
-            rows.append(_row(t["contact"], esc(info.contact)))
+            rows.append(row(t["contact"], esc(info.contact)))
         if info.at is not None:
-            rows.append(_row(t["time"], esc(info.at.strftime("%H:%M %d/%m/%Y"))))
+            rows.append(row(t["time"], esc(info.at.strftime("%H:%M %d/%m/%Y"))))
         if info.ref:
             # The rule's name is for the admin who looks the reference up: beside it, not as the reason.
             rule = "" if info.error else f' ({t["ref_rule"]} {esc(info.rule or t["default_rule"])})'
-            rows.append(_row(t["ref"], f'<span class="ref">{esc(info.ref)}</span>{rule}'))
+            rows.append(row(t["ref"], f'<span class="ref">{esc(info.ref)}</span>{rule}'))
+        after, footer = "", t["footer"]
+        if info.ask_code and not info.error and not info.gateway:
+            after = f'<p class="ask">{t["ask_note"].format(code=esc(info.ask_code))}</p>'
+            footer = t["footer_ask"]
+        return self.compose(language, title=title, heading=heading, lead_html=lead, rows=rows, after_html=after,
+                            footer=footer, accent=accent)
+
+    def compose(self, language: str, *, title: str, heading: str, lead_html: str, rows: list[str],
+                after_html: str, footer: str, accent: str) -> bytes:
+        """A page in the block page's look (the warn page is one too): `*_html` and `rows` escaped already."""
+        esc = html.escape
         page = self._page_template().substitute(
             lang=language,
             title=esc(title),
             heading=esc(heading),
-            lead=lead,
+            lead=lead_html,
             rows="\n".join(rows),
-            footer=esc(t["footer"]),
+            after=after_html,
+            footer=esc(footer),
             accent=accent,
         )
         return page.encode("utf-8")

@@ -68,7 +68,7 @@ class LastGood:
         else:
             (self.folder / "overlay.yaml").unlink(missing_ok=True)
         index = self.folder / "index.cgidx"
-        staged = self.folder / ".index.cgidx.tmp"
+        staged = self.folder / f".index.cgidx.{os.getpid()}.tmp"  # per process: the workers save together
         staged.unlink(missing_ok=True)
         try:
             os.link(policy.index_file, staged)  # the same bytes, no copy (the compiled cache may prune its own)

@@ -10,7 +10,14 @@ from typing import Any
 
 from classgate.metrics import Metrics
 from classgate.metrics.labels import LabelVocabulary
-from classgate.policies.vocabulary import ACTIONS, DEFAULT_GROUP, SAFE_SEARCH_ENGINES, TIERS, UNCATEGORIZED
+from classgate.policies.vocabulary import (
+    ACTIONS,
+    CLASS_ACTION_KINDS,
+    DEFAULT_GROUP,
+    SAFE_SEARCH_ENGINES,
+    TIERS,
+    UNCATEGORIZED,
+)
 from classgate.proxy.dns.vocabulary import CACHE_RESULTS, DNS_FAILURES, SPECIAL_ANSWERS, STRIPPED_TYPES
 from classgate.proxy.failsafe import FAIL_STAGES
 from classgate.proxy.policy_holder import POLICY_SOURCES
@@ -31,6 +38,7 @@ METRIC_LABELS = LabelVocabulary(
     dns_stripped_types=STRIPPED_TYPES,
     dns_failures=DNS_FAILURES,
     dns_cache_results=CACHE_RESULTS,
+    class_action_kinds=CLASS_ACTION_KINDS,
 )
 
 

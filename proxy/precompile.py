@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -39,12 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         pass
     from classgate.policies import PolicyError, load_policy
 
-    try:
-        load_policy(args.policy, overlay=args.overlay, cache_dir=args.cache_dir)
-    except PolicyError as e:
-        for p in e.problems:
-            print(json.dumps({"problem": str(p)}))
-        return INVALID
+    # The workers of one gateway (agent/workers.py) reload together: one compiles, the others wait here and
+    # then find the index in the cache.
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    with open(args.cache_dir / ".compile.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            load_policy(args.policy, overlay=args.overlay, cache_dir=args.cache_dir)
+        except PolicyError as e:
+            for p in e.problems:
+                print(json.dumps({"problem": str(p)}))
+            return INVALID
     return 0
 
 

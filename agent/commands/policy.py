@@ -20,6 +20,7 @@ from classgate.agent.commands.options import (
 )
 from classgate.agent.commands.problems import policy_errors, print_warnings
 from classgate.policies import Decision, Policy
+from classgate.policies.class_actions import ClassAction, ClassActions
 from classgate.policies.errors import Problem
 
 AT_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S")
@@ -132,7 +133,28 @@ def decision_json(decision: Decision, client: str | None, at: dt.datetime | None
     }
 
 
-def _explain(url: str, decision: Decision, client: str | None, at: dt.datetime, policy: Policy) -> None:
+def _class_actions(state_dir: Path | None) -> ClassActions:
+    """The teachers' class actions kept in the gateway's state dir (none without one)."""
+    if state_dir is None:
+        return ClassActions()
+    from classgate.proxy.class_store import FILE, ClassStoreError, read_actions
+
+    try:
+        return read_actions(state_dir / FILE)
+    except ClassStoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _action_json(action: ClassAction | None, policy: Policy) -> dict[str, Any] | None:
+    if action is None:
+        return None
+    return {"id": action.id, "kind": action.kind, "group": action.group, "by": action.by,
+            "from": dt.datetime.fromtimestamp(action.starts, policy.timezone).isoformat(timespec="seconds"),
+            "until": dt.datetime.fromtimestamp(action.until, policy.timezone).isoformat(timespec="seconds")}
+
+
+def _explain(url: str, decision: Decision, client: str | None, at: dt.datetime, policy: Policy,
+             action: ClassAction | None = None) -> None:
     from classgate.policies.groups import group_path
 
     when = f"{at:%Y-%m-%d %H:%M} ({policy.timezone.key})"
@@ -149,9 +171,15 @@ def _explain(url: str, decision: Decision, client: str | None, at: dt.datetime, 
     click.echo(f"  host      {decision.host or '?'} -> categories: {', '.join(decision.categories) or '(none)'}")
     for m in decision.matched:
         click.echo(f"  matched   {m.category}: {m.entry} (from {m.source})")
+    if action is not None:
+        until = dt.datetime.fromtimestamp(action.until, policy.timezone)
+        what = "pause" if action.kind == "pause" else f"{action.kind} {', '.join(action.sites)}"
+        click.echo(f"  teacher   {what} for group {action.group}, by {action.by}, until {until:%Y-%m-%d %H:%M} "
+                   f"(class action {action.id})")
 
 
-def _check_lines(stream: TextIO, policy: Policy, default_client: str | None, at: dt.datetime | None) -> int:
+def _check_lines(stream: TextIO, policy: Policy, default_client: str | None, at: dt.datetime,
+                 actions: ClassActions) -> int:
     """One JSON line per input line `URL [CLIENT]`; returns how many lines could not be read."""
     bad = 0
     for raw in stream:
@@ -171,8 +199,10 @@ def _check_lines(stream: TextIO, policy: Policy, default_client: str | None, at:
                 bad += 1
                 click.echo(json.dumps({"input": line, "error": f"{parts[1]!r} is not an IP address"}))
                 continue
-        decision = policy.decide(parts[0], client=client, at=at)
-        click.echo(json.dumps(decision_json(decision, client, at), ensure_ascii=False))
+        decision, action = actions.explain(policy, policy.decide(parts[0], client=client, at=at), at.timestamp())
+        out = decision_json(decision, client, at)
+        out["class_action"] = _action_json(action, policy)
+        click.echo(json.dumps(out, ensure_ascii=False))
     return bad
 
 
@@ -198,7 +228,8 @@ def check(ctx: click.Context, url: str, policy_path: Path | None, overlay_path: 
           client_text: str | None, at_text: str | None, as_json: bool, state_dir: Path | None) -> None:
     """Show what the policy decides for URL, and why.
 
-    URL "-" reads `URL [CLIENT]` lines from stdin and prints one JSON object per line.
+    URL "-" reads `URL [CLIENT]` lines from stdin and prints one JSON object per line. With --state-dir, the
+    teachers' class actions kept there (in force at --at) are applied and explained (tier `teacher`).
     """
     # Bad usage is reported before the (slower) compilation.
     client = _client(client_text)
@@ -209,13 +240,16 @@ def check(ctx: click.Context, url: str, policy_path: Path | None, overlay_path: 
     # Without --at: now, said explicitly (the answer depends on it), to the second.
     at = naive_at.replace(tzinfo=policy.timezone) if naive_at else dt.datetime.now(policy.timezone).replace(
         microsecond=0)
+    actions = _class_actions(state_dir)
     if url == "-":
-        bad = _check_lines(sys.stdin, policy, client, at)
+        bad = _check_lines(sys.stdin, policy, client, at, actions)
         if bad:
             raise click.ClickException(f"{bad} input line{'s' if bad != 1 else ''} could not be read")
         return
-    decision = policy.decide(url, client=client, at=at)
+    decision, action = actions.explain(policy, policy.decide(url, client=client, at=at), at.timestamp())
     if as_json:
-        click.echo(json.dumps(decision_json(decision, client, at), ensure_ascii=False))
+        out = decision_json(decision, client, at)
+        out["class_action"] = _action_json(action, policy)
+        click.echo(json.dumps(out, ensure_ascii=False))
     else:
-        _explain(url, decision, client, at, policy)
+        _explain(url, decision, client, at, policy, action)

@@ -1,13 +1,11 @@
-"""`classgate run`: the filtering gateway, one process running mitmproxy with the classgate addons."""
+"""`classgate run`: the filtering gateway: mitmproxy with the classgate addons, in one process or in workers
+(agent/workers.py) that share the port."""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import ipaddress
-import logging
 import os
-import signal
-import time
 from importlib import resources
 from pathlib import Path
 
@@ -23,7 +21,9 @@ from classgate.agent.gateway import (
     SyncSettings,
     build_gateway,
 )
+from classgate.agent.master import MasterError, log_times_in, run_master, serve_gateway
 from classgate.agent.sync.loop import PollSettings
+from classgate.metrics import server as metrics_server
 from classgate.policies import PolicyError
 from classgate.proxy.address import Address, parse_address
 from classgate.proxy.ca import CaError
@@ -133,6 +133,14 @@ def _address(spec: str, what: str) -> Address:
     metavar="OPTION=VALUE",
     help="Set a mitmproxy option (advanced; e.g. ssl_verify_upstream_trusted_ca=FILE). Repeatable.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    metavar="N",
+    help="Proxy processes sharing the port, each on a core; the kernel spreads connections over them "
+    "(SO_REUSEPORT). 1: one process, no supervisor.  [default: the number of cores]",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging (includes full blocked URLs).")
 def run(
     policy_path: Path | None,
@@ -151,12 +159,13 @@ def run(
     dns_allow: tuple[str, ...],
     dns_rate: float,
     mitm_options: tuple[str, ...],
+    workers: int | None,
     verbose: bool,
 ) -> None:
     """Run the filtering proxy: every HTTP and HTTPS request is decided by the policy.
 
     Ctrl-C or SIGTERM stops it; SIGHUP (or editing the policy files) reloads the policy without
-    dropping connections. Devices get the school CA from http://classgate.ca/ through the proxy.
+    dropping connections (in every worker). Devices get the school CA from http://classgate.ca/ through the proxy.
     """
     if bool(sync_url) != bool(trust_root):
         raise click.UsageError("--sync-from and --trust go together")
@@ -194,23 +203,67 @@ def run(
         verbose=verbose,
         mitmproxy_options=mitm_options,
     )
+    count = workers or os.cpu_count() or 1
     try:
-        gateway = build_gateway(config)
+        # With workers this loads the policy once here (it compiles into <state>/compiled, where the
+        # workers find it) and checks the DNS port; the workers bind their own sockets after.
+        gateway = build_gateway(dataclasses.replace(config, metrics=None) if count > 1 else config)
     except PolicyError as e:
         raise click.ClickException(f"the policy cannot be used:\n{e}") from None
     except (CaError, GatewayError) as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:
         raise click.ClickException(f"cannot read the policy: {e}") from None
+    if count == 1:
+        _print_banner(gateway, config, gateway.metrics_server.url if gateway.metrics_server else None)
+        try:
+            run_master(lambda: serve_gateway(gateway), config.listen, share_port=False)
+        except MasterError as e:
+            raise click.ClickException(str(e)) from None
+        finally:
+            gateway.close()
+    else:
+        _supervise(gateway, config, count)
+    click.echo("classgate: stopped")
 
+
+def _supervise(gateway: Gateway, config: GatewayConfig, count: int) -> None:
+    """Run `count` workers on the shared port, with one metrics endpoint merging theirs."""
+    from classgate.agent.supervisor import Supervisor
+    from classgate.metrics.merge import MergedMetrics
+
+    supervisor = Supervisor(config, count, config.state_dir / "workers")
+    server = None
+    try:
+        if config.metrics is not None:
+            merged = MergedMetrics(supervisor.endpoints, extra=[supervisor.collector()])
+            try:
+                server = metrics_server.start(merged, config.metrics.host, config.metrics.port)
+            except OSError as e:
+                raise click.ClickException(f"cannot serve metrics on {config.metrics}: {e.strerror or e}") from None
+        _print_banner(gateway, config, server.url if server else None, workers=count)
+        gateway.close()  # the DNS port was only checked here: worker 0 serves it
+        try:
+            supervisor.start()
+        except GatewayError as e:
+            raise click.ClickException(str(e)) from None
+        click.echo(f"workers:   {count} (pids {', '.join(str(p) for p in supervisor.pids())})")
+        supervisor.serve()
+    finally:
+        supervisor.stop()
+        if server is not None:
+            server.close()
+
+
+def _print_banner(gateway: Gateway, config: GatewayConfig, metrics_url: str | None, workers: int = 1) -> None:
     policy = gateway.policy
     assert policy is not None and gateway.ca is not None
-    _log_times_in(policy.timezone.key)
-    gateway.holder.on_swap(lambda p: _log_times_in(p.timezone.key))
+    log_times_in(policy.timezone.key)
+    gateway.holder.on_swap(lambda p: log_times_in(p.timezone.key))
     click.echo(f"classgate: filtering proxy on {config.listen} ({config.mode} mode)")
     click.echo(f"policy:    {policy.name} version {policy.version} ({gateway.holder.policy_path})")
-    if overlay_path:
-        click.echo(f"overlay:   {overlay_path}")
+    if config.overlay:
+        click.echo(f"overlay:   {config.overlay}")
     fallback = gateway.holder.fallback
     if fallback is not None:
         click.echo(f"WARNING:   {gateway.holder.policy_path} does not validate; enforcing the LAST GOOD policy "
@@ -221,20 +274,16 @@ def run(
     if gateway.ca.created:
         click.echo(f"           created now: \"{gateway.ca.name}\"; every device must install it before HTTPS "
                    "filtering works (classgate ca export)")
-    elif ca_name and ca_name not in gateway.ca.name:
+    elif config.ca_name and config.ca_name not in gateway.ca.name:
         click.echo(f"           (--ca-name ignored: the CA exists already as \"{gateway.ca.name}\")", err=True)
     click.echo(f"           SHA-256 {gateway.ca.sha256_fingerprint()}")
-    click.echo(f"metrics:   {gateway.metrics_server.url + '/metrics' if gateway.metrics_server else 'off'}")
+    click.echo(f"metrics:   {metrics_url + '/metrics' if metrics_url else 'off'}")
     if gateway.dns is not None:
         upstreams = ", ".join(str(u) for u in gateway.dns.resolver.upstream.servers)
-        click.echo(f"dns:       {gateway.dns.listener.address} (upstream {upstreams})")
-    if sync_url:
-        click.echo(f"sync:      {sync_url}")
-    try:
-        asyncio.run(_serve(gateway))
-    finally:
-        gateway.close()
-    click.echo("classgate: stopped")
+        where = " in worker 0" if workers > 1 else ""
+        click.echo(f"dns:       {gateway.dns.listener.address} (upstream {upstreams}){where}")
+    if config.sync is not None:
+        click.echo(f"sync:      {config.sync.url}")
 
 
 def _dns_config(listen: str, upstreams: tuple[str, ...], allow: tuple[str, ...], rate: float) -> DnsConfig:
@@ -253,57 +302,3 @@ def _dns_config(listen: str, upstreams: tuple[str, ...], allow: tuple[str, ...],
     except DnsConfigError as e:
         raise click.BadParameter(str(e), param_hint="--dns-allow") from None
     return DnsConfig(listen=address, upstreams=servers, allow=networks, rate=rate, burst=rate * 4)
-
-
-def _log_times_in(zone: str) -> None:
-    """Log lines carry times in the policy's zone, the one admins read schedules in (mitmproxy's log formatter
-    uses local time; the gateway's own system zone is often left at UTC)."""
-    if os.environ.get("TZ") != zone:
-        os.environ["TZ"] = zone
-        time.tzset()
-
-
-async def _serve(gateway: Gateway) -> None:
-    from mitmproxy import exceptions
-    from mitmproxy.options import Options
-    from mitmproxy.tools.dump import DumpMaster
-
-    # mitmproxy's own start-up (tools/main.py) sets the root logger to DEBUG and lets its termlog
-    # addon filter by verbosity; do the same, and keep chatty libraries quiet.
-    logging.getLogger().setLevel(logging.DEBUG)
-    for name in ("asyncio", "hpack", "quic", "tornado"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-    opts = Options()
-    # No dumper: it would print every request with the client's address and full URL.
-    master = DumpMaster(opts, with_termlog=True, with_dumper=False)
-    master.addons.add(*gateway.addons)
-    try:
-        opts.update(**gateway.mitmproxy_options())
-        opts.set(*gateway.config.mitmproxy_options)
-    except (exceptions.OptionsError, KeyError, ValueError, NotImplementedError) as e:
-        raise click.ClickException(f"mitmproxy options: {e}") from None
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, master.shutdown)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover (Windows)
-            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(master.shutdown))
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    await master.run()
-    # Connections still open at shutdown are cancelled by asyncio.run's teardown; mitmproxy's
-    # stream callbacks then report each CancelledError as an "exception in callback". That is the
-    # normal end of a connection, not an error: keep it out of the output.
-    default_handler = loop.get_exception_handler()
-
-    def _quiet_cancellations(loop: asyncio.AbstractEventLoop, context: dict) -> None:
-        if isinstance(context.get("exception"), asyncio.CancelledError):
-            return
-        if default_handler is not None:
-            default_handler(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(_quiet_cancellations)

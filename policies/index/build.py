@@ -15,19 +15,18 @@ from pathlib import Path
 import xxhash
 
 from classgate.policies.errors import PolicyError, Problem
-from classgate.policies.index.table import (
-    MAGIC,
-    DomainIndex,
-    IndexFormatError,
-    IndexInput,
-    build_index,
-    write_index,
-)
-from classgate.policies.lists import READER_VERSION, list_files, read_list
+from classgate.policies.index.builder import IndexBuilder
+from classgate.policies.index.layout import MAGIC
+from classgate.policies.index.table import DomainIndex, IndexFormatError
+from classgate.policies.lists import READER_VERSION, ListData, list_files, read_list
 from classgate.policies.lists.lines import url_key
 from classgate.policies.model import Document
 
 log = logging.getLogger("classgate.policy")
+
+# Lists are read this many bytes at a time (about 300,000 lines of a domains file): a piece's strings are
+# what reading holds besides the hashes, instead of a whole 5M-line list's (300 MiB).
+PIECE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,9 @@ def content_digest(doc: Document, refs: list[ListRef]) -> str:
         if ref.source is not None:
             for path in list_files(doc.sources[ref.source], ref.list_name):
                 h.update(f"\0file\0{path.name}\0".encode())
-                h.update(path.read_bytes())
+                with open(path, "rb") as f:  # in blocks: a 5M-line list is 75 MiB
+                    while block := f.read(PIECE_BYTES):
+                        h.update(block)
         else:
             h.update("\n".join(ref.domains).encode())
             h.update(b"\0urls\0")
@@ -112,45 +113,53 @@ def content_digest(doc: Document, refs: list[ListRef]) -> str:
     return h.hexdigest()
 
 
-def _read(doc: Document, ref: ListRef) -> IndexInput:
+def _read_into(builder: IndexBuilder, doc: Document, ref: ListRef) -> None:
+    list_id = builder.add_list(ref.name)
     if ref.source is not None:
-        data = read_list(doc.sources[ref.source], ref.list_name)
-        return IndexInput(ref.name, data.domains, data.urls, data.junk_lines, data.problems)
+        def take(piece: ListData) -> None:
+            builder.add(list_id, piece.domains, piece.urls)
+
+        data = read_list(doc.sources[ref.source], ref.list_name, piece_bytes=PIECE_BYTES, on_piece=take)
+        builder.add_junk(list_id, data.junk_lines, data.problems)
+        return
     urls: list[str] = []
     domains = list(ref.domains)
     for text in ref.urls:
         key = url_key(text)
         if key is not None:
             (urls if "/" in key else domains).append(key)
-    return IndexInput(ref.name, domains, urls)
+    builder.add(list_id, domains, urls)
 
 
-def _build(doc: Document, refs: list[ListRef]) -> bytes:
+def _build(doc: Document, refs: list[ListRef]) -> IndexBuilder:
+    builder = IndexBuilder()
     try:
-        return build_index([_read(doc, ref) for ref in refs])
+        for ref in refs:
+            _read_into(builder, doc, ref)
     except OSError as exc:
         raise PolicyError([Problem(getattr(exc, "filename", None) or "<lists>", 0, 0,
                                    f"cannot read list: {exc}")]) from None
+    return builder
 
 
 def load_index(doc: Document, refs: list[ListRef], digest: str, cache_dir: Path | None) -> tuple[DomainIndex, bool]:
     """The compiled index: mapped from cache_dir when it holds this digest, else built (and cached)."""
     if cache_dir is None:
-        return DomainIndex(_build(doc, refs)), False
+        return DomainIndex(_build(doc, refs).to_bytes()), False
     path = cache_dir / f"index-{digest}.cgidx"
     if path.is_file():
         try:
             return DomainIndex.open(path), True
         except (IndexFormatError, OSError, ValueError) as exc:
             log.warning("rebuilding damaged cached index %s: %s", path, exc)
-    data = _build(doc, refs)
+    builder = _build(doc, refs)
     try:
-        write_index(data, path)
+        builder.write_file(path)
         _prune(cache_dir, keep=path)
         return DomainIndex.open(path), False
     except OSError as exc:  # a read-only or full cache dir costs speed next time, not correctness now
         log.warning("cannot cache the compiled index in %s: %s", cache_dir, exc)
-        return DomainIndex(data), False
+        return DomainIndex(builder.to_bytes()), False
 
 
 KEEP_INDEXES = 4  # the current one plus a few recent: a reload back to the previous lists stays instant

@@ -1,13 +1,6 @@
 """The compiled domain/URL index: sorted 64-bit hashes, one small "list-set" id per hash, memory-mappable.
 
-Layout (little-endian, every array 8-byte aligned), so several proxy workers can share one file's pages:
-
-    header   magic "CGIDX002", dir_bits, counts and byte offsets (see _HEADER)
-    keys     uint64[n]   xxh3_64 of each canonical key, sorted, unique
-    sets     uint16[n]   index into the list-set table: which lists hold that key
-    dir      uint32[2**dir_bits + 1]  first key position per top-bits bucket (narrows the bisect to a few)
-    urlhosts uint64[m]   sorted hashes of hosts that have `urls` entries (so paths are only probed there)
-    meta     JSON: list names, the list-set table, per-list counts, junk warnings
+The file's layout is in layout.py; builder.py writes it, DomainIndex here reads it in place.
 
 A key is a canonical host ("example.com": the domain and every subdomain) or a URL prefix
 ("example.com/dir", "example.com/?q=1"): hosts contain no "/" so the two never meet. A 64-bit hash has a
@@ -20,26 +13,15 @@ from __future__ import annotations
 import bisect
 import json
 import mmap
-import operator
-import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
-
-import numpy as np
-import xxhash
 
 from classgate.policies.atomicfile import atomic_write
 from classgate.policies.errors import Problem
-
-MAGIC = b"CGIDX002"
-_HEADER = struct.Struct("<8sIIQQQQQQQ")  # magic, dir_bits, pad, n, m, off_keys, off_sets, off_dir, off_url, off_meta
-_hash = xxhash.xxh3_64_intdigest
-
-
-def key_hash(key: str) -> int:
-    return _hash(key.encode())
+from classgate.policies.index.builder import IndexBuilder
+from classgate.policies.index.layout import HEADER, MAGIC
+from classgate.policies.index.layout import hash_bytes as _hash
 
 
 @dataclass(frozen=True)
@@ -54,106 +36,13 @@ class IndexInput:
 
 
 def build_index(lists: Sequence[IndexInput]) -> bytes:
-    """Compile lists into the index file's bytes."""
-    names = [lst.name for lst in lists]
-    key_parts, id_parts, url_hosts = [], [], set()
-    counts = []
-    tail_max = 0  # the longest path (+ query) of any URL entry: no longer prefix of a request can match
-    for list_id, lst in enumerate(lists):
-        entries = list(lst.domains)
-        for url in lst.urls:
-            entries.append(url)
-            host, slash, tail = url.partition("/")
-            if slash:
-                url_hosts.add(host)
-                tail_max = max(tail_max, len(tail) + 1)
-        hashes = np.fromiter(map(_hash, map(str.encode, entries)), dtype=np.uint64, count=len(entries))
-        hashes.sort()  # sort + neighbour compare: far faster than np.unique's hash path on millions
-        if hashes.size > 1:
-            hashes = hashes[np.concatenate(([True], hashes[1:] != hashes[:-1]))]
-        counts.append(int(hashes.size))
-        key_parts.append(hashes)
-        id_parts.append(np.full(hashes.size, list_id, dtype=np.uint32))
-    all_keys = np.concatenate(key_parts) if key_parts else np.zeros(0, np.uint64)
-    all_ids = np.concatenate(id_parts) if id_parts else np.zeros(0, np.uint32)
-    order = np.argsort(all_keys)
-    all_keys, all_ids = all_keys[order], all_ids[order]
-    keys, sets, table = _group_list_sets(all_keys, all_ids, len(lists))
-    dir_bits = _dir_bits(keys.size)
-    buckets = (keys >> np.uint64(64 - dir_bits)).astype(np.int64) if keys.size else np.zeros(0, np.int64)
-    directory = np.searchsorted(buckets, np.arange(2**dir_bits + 1, dtype=np.int64), side="left").astype(np.uint32)
-    urlhosts = np.unique(np.fromiter((key_hash(h) for h in url_hosts), dtype=np.uint64, count=len(url_hosts)))
-    meta = {
-        # Whether any entry is a single label ("com", "localhost"): if none, lookups skip the last suffix.
-        "single_label": not all(all(map(operator.contains, lst.domains, repeat("."))) for lst in lists)
-        or any("." not in h for h in url_hosts),
-        "url_tail_max": tail_max,
-        "lists": names,
-        "sets": table,
-        "counts": counts,
-        "junk_lines": [lst.junk_lines for lst in lists],
-        "problems": [[p.file, p.line, p.col, p.message, p.severity] for lst in lists for p in lst.problems],
-    }
-    return _layout(dir_bits, keys, sets, directory, urlhosts, json.dumps(meta).encode())
-
-
-def _group_list_sets(keys: np.ndarray, ids: np.ndarray, n_lists: int) -> tuple[np.ndarray, np.ndarray, list]:
-    """Unique keys and, for each, the id of its set of lists; most keys are in one list only."""
-    if keys.size == 0:
-        return keys, np.zeros(0, np.uint16), []
-    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
-    counts = np.diff(np.append(starts, keys.size))
-    unique_keys = keys[starts]
-    # Singleton sets come first, one per list: set id == list id.
-    table: list[list[int]] = [[i] for i in range(n_lists)]
-    set_ids = ids[starts].astype(np.int64)
-    multi = np.flatnonzero(counts > 1)
-    if multi.size:
-        # Keys held by several lists: OR their list bits together (one uint64 word per 64 lists), then
-        # number the distinct combinations; a few hundred at most, so the per-combination loop is cheap.
-        words = (n_lists + 63) // 64
-        masks = np.zeros((multi.size, words), dtype=np.uint64)
-        in_multi = np.repeat(counts > 1, counts)
-        sub_ids = ids[in_multi].astype(np.uint64)
-        sub_starts = np.concatenate(([0], np.cumsum(counts[multi])[:-1]))
-        for w in range(words):
-            bits = np.where(sub_ids // 64 == w, np.uint64(1) << (sub_ids % np.uint64(64)), np.uint64(0))
-            masks[:, w] = np.bitwise_or.reduceat(bits, sub_starts)
-        combos, inverse = np.unique(masks, axis=0, return_inverse=True)
-        for row in combos.tolist():
-            table.append([w * 64 + b for w, word in enumerate(row) for b in range(64) if word >> b & 1])
-        set_ids[multi] = n_lists + inverse.reshape(-1)
-    if len(table) > 0xFFFF:
-        raise ValueError("more than 65535 distinct combinations of lists")
-    return unique_keys, set_ids.astype(np.uint16), table
-
-
-def _dir_bits(n: int) -> int:
-    # About three keys per bucket: the bisect then touches one or two cache lines.
-    return max(4, min(24, int(n).bit_length() - 2))
-
-
-def _align(n: int) -> int:
-    return (n + 7) & ~7
-
-
-def _layout(dir_bits: int, keys: np.ndarray, sets: np.ndarray, directory: np.ndarray, urlhosts: np.ndarray,
-            meta: bytes) -> bytes:
-    off_keys = _align(_HEADER.size)
-    off_sets = off_keys + keys.nbytes
-    off_dir = _align(off_sets + sets.nbytes)
-    off_url = _align(off_dir + directory.nbytes)
-    off_meta = off_url + urlhosts.nbytes
-    header = _HEADER.pack(MAGIC, dir_bits, 0, keys.size, urlhosts.size, off_keys, off_sets, off_dir, off_url,
-                          off_meta)
-    out = bytearray(off_meta + len(meta))
-    out[: len(header)] = header
-    out[off_keys:off_sets] = keys.astype("<u8").tobytes()
-    out[off_sets : off_sets + sets.nbytes] = sets.astype("<u2").tobytes()
-    out[off_dir : off_dir + directory.nbytes] = directory.astype("<u4").tobytes()
-    out[off_url:off_meta] = urlhosts.astype("<u8").tobytes()
-    out[off_meta:] = meta
-    return bytes(out)
+    """Compile lists into the index file's bytes (all in memory: for small lists and tests)."""
+    builder = IndexBuilder()
+    for lst in lists:
+        list_id = builder.add_list(lst.name)
+        builder.add(list_id, lst.domains, lst.urls)
+        builder.add_junk(list_id, lst.junk_lines, lst.problems)
+    return builder.to_bytes()
 
 
 def write_index(data: bytes, path: Path) -> None:
@@ -172,9 +61,9 @@ class DomainIndex:
         self._buffer = buffer  # keeps the mapping alive
         self.path = path  # the file it is mapped from; None when built in memory
         view = memoryview(buffer)
-        if len(view) < _HEADER.size:
+        if len(view) < HEADER.size:
             raise IndexFormatError("index file too short")
-        magic, dir_bits, _, n, m, off_keys, off_sets, off_dir, off_url, off_meta = _HEADER.unpack_from(view)
+        magic, dir_bits, _, n, m, off_keys, off_sets, off_dir, off_url, off_meta = HEADER.unpack_from(view)
         if magic != MAGIC or off_meta > len(view):
             raise IndexFormatError("not a classgate index (or an older format)")
         self.nbytes = len(view)

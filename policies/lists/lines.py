@@ -7,7 +7,7 @@ number) is already canonical; everything else goes through policies.canonical on
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import compress
 from pathlib import Path
 
@@ -26,10 +26,36 @@ _DIGITS_TO_ZERO = bytes.maketrans(b"0123456789\n", b"0000000000.")
 
 def read_text(path: Path) -> bytes:
     """The file's bytes with CRLF/CR turned into LF."""
-    data = path.read_bytes()
+    return _to_lf(path.read_bytes())
+
+
+def _to_lf(data: bytes) -> bytes:
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return data
+
+
+def read_pieces(path: Path, piece_bytes: int | None) -> Iterator[tuple[int, bytes]]:
+    """The file as read_text gives it, in pieces of whole lines of about `piece_bytes` (None: one piece),
+    each with the number of its first line. A piece ends just after a LF of the file, so a CRLF pair and a
+    UTF-8 sequence are never split."""
+    if piece_bytes is None:
+        yield 1, read_text(path)
+        return
+    first_line = 1
+    carry = b""
+    with open(path, "rb") as f:
+        while block := f.read(piece_bytes):
+            block = carry + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:  # a line longer than a piece (or CR-only line ends): read on
+                carry = block
+                continue
+            piece, carry = _to_lf(block[:cut]), block[cut:]
+            yield first_line, piece
+            first_line += piece.count(b"\n")
+    if carry:
+        yield first_line, _to_lf(carry)
 
 
 def split_lines(data: bytes) -> list[str]:
@@ -57,19 +83,20 @@ def all_clean_domains(data: bytes) -> bool:
     return b".." not in zeroed and b".0" not in zeroed and zeroed[:1] not in b".0" and zeroed[-1:] != b"."
 
 
-def add_domain_file(data: ListData, path: Path, raw: bytes) -> None:
-    """A plain/UT1 domains file: the whole-file fast path, else line by line."""
+def add_domain_file(data: ListData, path: Path, raw: bytes, first_line: int = 1) -> None:
+    """A plain/UT1 domains file (or a piece of one, starting at line `first_line`): the whole-piece fast
+    path, else line by line."""
     if all_clean_domains(raw):
         data.domains.extend(raw.decode("ascii").split())
         return
-    add_domain_lines(data, path, split_lines(raw))
+    add_domain_lines(data, path, split_lines(raw), first_line=first_line)
 
 
 def add_domain_lines(data: ListData, path: Path, lines: list[str],
-                     token: Callable[[str], str | None] | None = None) -> None:
+                     token: Callable[[str], str | None] | None = None, first_line: int = 1) -> None:
     """Add one domain per line. `token(line)` extracts the domain from a line of another format
-    (None = comment/blank, "" = junk); without it each line is a domain (plain and UT1 files)."""
-    junk_before = data.junk_lines
+    (None = comment/blank, "" = junk); without it each line is a domain (plain and UT1 files). The
+    file's junk summary is the caller's, once every piece is in (ListData.close_file, as read_list does)."""
     if token is None:
         flags = list(map(_CLEAN_DOMAIN.fullmatch, lines))
         found = list(compress(lines, flags))
@@ -77,16 +104,15 @@ def add_domain_lines(data: ListData, path: Path, lines: list[str],
         if len(found) == len(lines):
             return
         ipv4 = _CLEAN_IPV4.fullmatch
-        for number in [n for n, f in enumerate(flags, 1) if f is None]:
-            line = lines[number - 1]
+        for number in [n for n, f in enumerate(flags, first_line) if f is None]:
+            line = lines[number - first_line]
             if ipv4(line):
                 data.domains.append(line)
             else:
                 _add_domain(data, path, number, _plain_token(line))
     else:
-        for number, line in enumerate(lines, 1):
+        for number, line in enumerate(lines, first_line):
             _add_domain(data, path, number, token(line))
-    data.close_file(path, junk_before)
 
 
 def _plain_token(line: str) -> str | None:
@@ -109,10 +135,9 @@ def _add_domain(data: ListData, path: Path, number: int, text: str | None) -> No
         data.junk(path, number, f"not a domain: {exc}")
 
 
-def add_url_lines(data: ListData, path: Path, lines: list[str]) -> None:
+def add_url_lines(data: ListData, path: Path, lines: list[str], first_line: int = 1) -> None:
     """UT1 `urls`: `host/path` per line, no scheme; kept as canonical host + lower-cased path prefix."""
-    junk_before = data.junk_lines
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first_line):
         text = line.split("#", 1)[0].strip() if "#" in line[:1] or " #" in line else line.strip()
         if not text:
             continue
@@ -121,7 +146,6 @@ def add_url_lines(data: ListData, path: Path, lines: list[str]) -> None:
             data.junk(path, number, f"not a host/path URL: {text[:80]!r}")
         else:
             data.urls.append(key)
-    data.close_file(path, junk_before)
 
 
 def url_key(text: str) -> str | None:

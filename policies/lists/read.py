@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from classgate.policies.errors import Problem
 from classgate.policies.lists import ListData
 from classgate.policies.lists.formats import adblock_token, hosts_tokens
-from classgate.policies.lists.lines import add_domain_file, add_url_lines, read_text, split_lines
+from classgate.policies.lists.lines import add_domain_file, add_url_lines, read_pieces, split_lines
 from classgate.policies.model import Source
+from classgate.policies.vocabulary import LIST_FORMATS
 
 # UT1 ships English names as symlinks to French folders; copies often lose the links.
 UT1_ALIASES = {
@@ -45,41 +47,53 @@ def list_files(source: Source, list_name: str | None) -> tuple[Path, ...]:
     return (source.path,)
 
 
-def read_list(source: Source, list_name: str | None = None) -> ListData:
-    """Read one list: `list_name` is the UT1 folder for ut1 sources, None for single-file sources."""
+def read_list(source: Source, list_name: str | None = None, *, piece_bytes: int | None = None,
+              on_piece: Callable[[ListData], None] | None = None) -> ListData:
+    """Read one list: `list_name` is the UT1 folder for ut1 sources, None for single-file sources.
+
+    With `on_piece`, files are read in pieces of about `piece_bytes` (whole lines) and each piece's entries
+    are handed to `on_piece` and then dropped, so a 5M-line list never sits in memory as 5M strings (the
+    index compiler); junk counts and problems are the same as a whole read's."""
     name = f"{source.name}/{list_name}" if list_name else source.name
     files = list_files(source, list_name)
     data = ListData(name=name, files=files)
     for path in files:
+        junk_before = data.junk_lines
         try:
-            raw = read_text(path)
+            for first_line, raw in read_pieces(path, piece_bytes if on_piece else None):
+                _add_piece(data, source.format, path, raw, first_line)
+                if on_piece is not None:
+                    on_piece(data)
+                    data.domains.clear()
+                    data.urls.clear()
         except OSError as exc:
             raise FileNotFoundError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        if source.format == "ut1" and path.name == "urls":
-            add_url_lines(data, path, split_lines(raw))
-        elif source.format in ("ut1", "domains"):
-            add_domain_file(data, path, raw)
-        elif source.format == "hosts":
-            _add_hosts(data, path, split_lines(raw))
-        elif source.format == "adblock":
-            _add_adblock(data, path, split_lines(raw))
-        else:  # the document validator only lets known formats through
+        if source.format not in LIST_FORMATS:  # the document validator lets none through
             data.problems.append(Problem(str(path), 0, 0, f"unknown list format {source.format!r}"))
+        data.close_file(path, junk_before)
     return data
 
 
-def _add_hosts(data: ListData, path: Path, lines: list[str]) -> None:
+def _add_piece(data: ListData, fmt: str, path: Path, raw: bytes, first_line: int) -> None:
+    if fmt == "ut1" and path.name == "urls":
+        add_url_lines(data, path, split_lines(raw), first_line)
+    elif fmt in ("ut1", "domains"):
+        add_domain_file(data, path, raw, first_line)
+    elif fmt == "hosts":
+        _add_hosts(data, path, split_lines(raw), first_line)
+    elif fmt == "adblock":
+        _add_adblock(data, path, split_lines(raw), first_line)
+
+
+def _add_hosts(data: ListData, path: Path, lines: list[str], first_line: int) -> None:
     # A hosts line may name several hosts; flatten to one pseudo-line per host, keeping line numbers.
-    junk_before = data.junk_lines
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(lines, first_line):
         for token in hosts_tokens(line):
             _one(data, path, number, token)
-    data.close_file(path, junk_before)
 
 
-def _add_adblock(data: ListData, path: Path, lines: list[str]) -> None:
-    junk_before = data.junk_lines
-    for number, line in enumerate(lines, 1):
+def _add_adblock(data: ListData, path: Path, lines: list[str], first_line: int) -> None:
+    for number, line in enumerate(lines, first_line):
         kind, value = adblock_token(line)
         if kind == "domain":
             _one(data, path, number, value)
@@ -93,7 +107,6 @@ def _add_adblock(data: ListData, path: Path, lines: list[str]) -> None:
                 data.urls.append(key)
         elif kind == "junk":
             data.junk(path, number, value)
-    data.close_file(path, junk_before)
 
 
 def _one(data: ListData, path: Path, number: int, token: str) -> None:

@@ -38,6 +38,11 @@ log = logging.getLogger(__name__)
 GATEWAY_RULE = "gateway-itself"  # the rule name a request to the gateway's own address is blocked by
 
 
+# Tiers whose block of an address is no reason of its own: the default, and a teacher's lock ("only these
+# sites", named by name); such an address passes when it is an address of the allowed name.
+_BY_NAME_TIERS = frozenset({"default", "teacher"})
+
+
 class FilterError(Exception):
     """The filter cannot decide (no policy loaded...): the request is blocked."""
 
@@ -115,7 +120,8 @@ class RequestFilter:
         peer = flow.client_conn.peername
         client = peer[0] if peer else None
         at = self.context.clock.decision_time(policy.timezone)
-        main = policy.decide(request_url(request), client=client, at=at)
+        classes = self.context.classes
+        main = classes.decide(policy, request_url(request), client, at)
         if main.action == "block":
             return main
         services = policy.document.local_services
@@ -127,10 +133,10 @@ class RequestFilter:
                 return self._gateway_verdict(main, policy)
             if raw == main.host:
                 continue
-            d = policy.decide(f"{request.scheme}://{_bracketed(raw)}{request.path}", client=client, at=at)
-            if d.action != "block":
+            d = classes.decide(policy, f"{request.scheme}://{_bracketed(raw)}{request.path}", client, at)
+            if d.allowed:  # a warn on another destination is answered as such: its "continue" cannot work here
                 continue
-            if address is not None and d.tier == "default" and not is_ip_literal(main.host):
+            if address is not None and d.tier in _BY_NAME_TIERS and not is_ip_literal(main.host):
                 unverified.append(address)  # only the default blocks it: is it the allowed name's address?
                 continue
             return d
@@ -161,6 +167,18 @@ class RequestFilter:
         else:
             verdict = Verdict.of(outcome, policy_version=policy.version, seconds=elapsed,
                                  ref=new_ref() if blocked else None)
+            if not blocked:
+                # Warn-and-continue and quotas (proxy/warn.py): the gateway may answer the request itself.
+                answer = self.context.student.judge(flow, policy, outcome, self.context.responder)
+                if answer is not None:
+                    record(flow, replace(verdict, action=answer.action, ref=answer.ref))
+                    if answer.response is None:
+                        flow.kill()  # an upload that cannot be answered (see _answer): never let it through
+                    else:
+                        flow.response = answer.response
+                    return
+                if outcome.action == "warn":
+                    verdict = replace(verdict, action="allow")  # continued: passes as allowed (SafeSearch too)
         record(flow, verdict)
         if not blocked:
             return
@@ -183,7 +201,7 @@ class RequestFilter:
         assert verdict.ref is not None
         flow.response = self.context.responder.respond(
             flow, policy, ref=verdict.ref, categories=verdict.categories, rule=verdict.rule, error=verdict.error,
-            gateway=verdict.tier == "gateway",
+            gateway=verdict.tier == "gateway", host=verdict.host, group=verdict.group, tier=verdict.tier,
         )
 
     def _fail(self, flow: http.HTTPFlow, policy: Policy | None, error: Exception) -> None:

@@ -57,8 +57,9 @@ class TcpGate:
             if target is None:
                 address = flow.server_conn.address
                 target = str(address[0]) if address else ""
-            d = policy.decide_host(target, client=client, at=self.context.clock.decision_time(policy.timezone))
-            if d.action != "block":
+            at = self.context.clock.decision_time(policy.timezone)
+            d = self.context.classes.decide_host(policy, target, client, at)
+            if d.allowed:  # a warn is cut too: a raw tunnel cannot show the warn page
                 return
             log.info("refused TCP tunnel group=%s category=%s rule=%s tier=%s", d.group, d.category, d.rule, d.tier)
             log.debug("refused TCP tunnel host=%s", d.host)

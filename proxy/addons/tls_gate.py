@@ -84,8 +84,8 @@ class TlsGate:
             if policy.group_of(client) in policy.tls.inspect_groups:
                 return  # decided at the ClientHello, where a block page can still be shown
             at = self.context.clock.decision_time(policy.timezone)
-            d = policy.decide_host(flow.request.host, client=client, at=at)
-            if d.action == "block":
+            d = self.context.classes.decide_host(policy, flow.request.host, client, at)
+            if not d.allowed:  # a warn too: this device cannot be shown the warn page
                 self._count("refused", d, policy)
                 # No host at INFO: default-level logs carry no destination (docs/metrics.md, "Logs").
                 log.info("refused CONNECT group=%s category=%s rule=%s tier=%s", d.group, d.category, d.rule,
@@ -125,20 +125,21 @@ class TlsGate:
         mode, the original destination in transparent mode); both must be allowed."""
         client = data.context.client.peername[0] if data.context.client.peername else None
         at = self.context.clock.decision_time(policy.timezone)
+        decide_host = self.context.classes.decide_host  # the policy and the teachers' class actions
         sni = data.client_hello.sni
         address = data.context.server.address
         target = str(address[0]) if address and address[0] else ""
         if not sni:
             # No SNI: judge the address the client connects to (a bare IP, usually).
-            return _Plan(policy.decide_host(target, client=client, at=at), target_name=None)
-        d = policy.decide_host(sni, client=client, at=at)
+            return _Plan(decide_host(policy, target, client, at), target_name=None)
+        d = decide_host(policy, sni, client, at)
         if not target:
             return _Plan(d, target_name=None)
         target_address = plain_address(target)
         if target_address is not None and self.context.local.is_local(target_address) and not opened(
                 policy.document.local_services, target_address, int(address[1]) if address else 443):
             return _Plan(d, target_name=None, gateway=True)
-        other = policy.decide_host(target, client=client, at=at)
+        other = decide_host(policy, target, client, at)
         if other.host == d.host:
             return _Plan(d, target_name=None)
         if target_address is None:
@@ -146,7 +147,8 @@ class TlsGate:
             # sent to a blocked server to earn a passthrough): judged too, and never a reason for a
             # never_decrypt passthrough.
             return _Plan(other if other.action == "block" and d.action != "block" else d, target_name=target)
-        if other.action == "block" and (other.tier != "default" or d.action == "block"):
+        # A teacher's lock names sites by name: an address target is judged by its SNI, as for the default.
+        if other.action == "block" and (other.tier not in ("default", "teacher") or d.action == "block"):
             return _Plan(other, target_name=None)  # the address itself is blocked (a listed IP)
         # An address target with a name in the SNI. Regular mode: a passthrough is pointed at the name as
         # the gateway resolves it, so the address the client chose does not matter. Transparent mode: the
@@ -175,7 +177,7 @@ class TlsGate:
             mode = self._intercept_or_refuse(data, inspect)
             if mode == "refused":
                 log.info("refused TLS with Encrypted Client Hello behind a shared front group=%s", d.group)
-        elif d.action == "block" or plan.gateway:
+        elif not d.allowed or plan.gateway:  # warn: the warn page for inspected devices, refused for others
             # Intercept or refuse: either way, no early connection to the blocked server.
             mode = self._intercept_or_refuse(data, inspect)
             if mode == "refused":
@@ -191,10 +193,15 @@ class TlsGate:
             if mode == "refused":
                 log.info("refused TLS whose destination is not its name's group=%s", d.group)
         elif not inspect or (plan.target_name is None and policy.tls.never_decrypt.intersection(d.categories)):
-            mode = "passthrough"
-            data.ignore_connection = True
-            if plan.repoint and data.client_hello.sni and data.context.server.address:
-                data.context.server.address = (data.client_hello.sni, data.context.server.address[1])
+            if self._used_up(data, policy, d):
+                # A quota rule's connection is counted at its start, the one moment seen: used up, not passed.
+                d = d._replace(action="block")  # counted as the block it is
+                mode = self._intercept_or_refuse(data, inspect)
+            else:
+                mode = "passthrough"
+                data.ignore_connection = True
+                if plan.repoint and data.client_hello.sni and data.context.server.address:
+                    data.context.server.address = (data.client_hello.sni, data.context.server.address[1])
         else:
             mode = "intercepted"
         if plan.ech:
@@ -226,6 +233,11 @@ class TlsGate:
         self._refused.discard(client.id)
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _used_up(self, data: tls.ClientHelloData, policy: Policy, d: Decision) -> bool:
+        peer = data.context.client.peername
+        return self.context.student.connection_used_up(policy, d, peer[0] if peer else None,
+                                                       self.context.clock.now(policy.timezone))
+
     def _policy(self) -> Policy:
         policy = self.context.holder.policy
         if policy is None:

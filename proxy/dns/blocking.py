@@ -16,6 +16,7 @@ from the proxy's rewrite, on the real name.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +28,7 @@ from classgate.proxy.dns.vocabulary import SpecialAnswer
 # forward: resolve it upstream; block: the block answer; nxdomain: NXDOMAIN; safesearch: a CNAME to `target`;
 # gateway: the gateway's own address (the school CA page's name, which the proxy serves there).
 PlanKind = Literal["forward", "block", "nxdomain", "safesearch", "gateway"]
+DecideHost = Callable[[Policy, str, str | None, dt.datetime | None], Decision]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +44,12 @@ class Plan:
         return self.decision.category if self.decision is not None else "uncategorized"
 
 
-def plan_query(policy: Policy, name: str, client: str, at: dt.datetime | None, ca_host: str = "") -> Plan:
+def plan_query(policy: Policy, name: str, client: str, at: dt.datetime | None, ca_host: str = "", *,
+               decide_host: DecideHost | None = None) -> Plan:
     """The plan for question `name` (lower case, no trailing dot) from `client` (an IP address); `ca_host`:
-    the name of the school CA page (reachable before the policy, as the proxy's CaPage is)."""
+    the name of the school CA page (reachable before the policy, as the proxy's CaPage is). `decide_host`: how
+    the gates decide a host (the policy and the teachers' class actions, FilterContext.classes); default the
+    policy's own."""
     if name == ca_host:
         return Plan("gateway", policy.group_of(client))
     if under(name, CANARY):
@@ -55,7 +60,8 @@ def plan_query(policy: Policy, name: str, client: str, at: dt.datetime | None, c
         return Plan("block", policy.group_of(client), special="encrypted_dns")
     if not name:
         return Plan("forward", policy.group_of(client))  # the root: no host to decide (a stub's priming query)
-    decision = policy.decide_host(name, client=client, at=at)
+    decision = (decide_host(policy, name, client, at) if decide_host is not None
+                else policy.decide_host(name, client=client, at=at))
     if decision.action == "block" and not decision.needs_path:
         return Plan("block", decision.group, decision)
     if decision.group not in policy.tls.inspect_groups:

@@ -78,7 +78,7 @@ class GatewayResolver:
         policy = self.policy()
         events = self.context.events
         plan = plan_query(policy, query.name, str(client), self.context.clock.decision_time(policy.timezone),
-                          self.ca_host)
+                          self.ca_host, decide_host=self.context.classes.decide_host)
         if plan.special is not None:
             events.record_dns_special(plan.special)
         if plan.kind == "nxdomain":

@@ -20,6 +20,8 @@ def count_series(m: Metrics) -> dict[str, int]:
             key = "process"
         elif name.startswith("classgate_sync"):
             key = "classgate_sync"
+        elif name == "classgate_teacher_actions_active":
+            key = name
         elif family.type in ("counter",):
             key = name + "_total"
         elif family.type == "histogram":
@@ -45,6 +47,9 @@ def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: i
     ):
         m.record_request(cat, grp, action, tier, 1, 1)
         m.record_dns_query(cat, grp, action)
+        m.record_warning_shown(cat, grp)
+        m.record_warning_continued(cat, grp)
+        m.record_quota_used_up(cat, grp)
     for mode in (*V.tls_modes, "weird"):
         m.record_tls(mode)
     for engine in (*V.safesearch_engines, "weird"):
@@ -70,6 +75,8 @@ def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: i
     m.sync.record_success()
     m.sync.set_metadata_expiry(1.0)
     m.sync.set_active_bundle("7")
+    m.watch_class_actions(lambda: [(g, k) for g in [*groups, "default", "10.1.2.3"]
+                                   for k in [*V.class_action_kinds, "weird"]])
     assert count_series(m) == max_series(V, n_categories, n_groups)
 
 

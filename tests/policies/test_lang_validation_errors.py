@@ -49,7 +49,7 @@ CASES = [
     ("rules:\n  - {name: r, action: block, locked: maybe}\n", "4:38: expected true or false, found 'maybe'"),
     ("rules:\n  - {name: [a], action: block}\n", "4:12: expected a string, found a list"),
     ("categories:\n  'a b': {domains: [x.com]}\n", "4:3: 'a b' is not a valid category name"),
-    ("rules:\n  - {name: r, action: blok}\n", "4:23: 'blok' is not one of allow, block; did you mean 'block'?"),
+    ("rules:\n  - {name: r, action: blok}\n", "4:23: 'blok' is not one of allow, block, warn; did you mean 'block'?"),
     ("default: deny\n", "3:10: 'deny' is not one of allow, block"),
     ("safe_search: {google: safe}\n", "3:23: 'safe' is not one of off, moderate, strict"),
     ("block_page: {language: fr}\n", "3:24: 'fr' is not one of vi, en"),

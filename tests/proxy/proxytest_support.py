@@ -170,6 +170,12 @@ class ProxyProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+        # The quota table a gateway keeps in /dev/shm outlives it (a restart keeps the day's counts); a test's goes.
+        from classgate.proxy.quota import shared_table_path
+
+        table = shared_table_path(self.state_dir)
+        if table is not None:
+            table.unlink(missing_ok=True)
         return self.proc.returncode
 
 
