@@ -11,23 +11,37 @@ and no client address goes into a code.
 Nothing is sent anywhere: the student gives the code to the teacher. A code that has fallen out of the table
 (evicted, or the gateway restarted and no one was blocked there since) decodes to None, and the console asks
 for the address instead.
+
+The console is another process than the proxy workers, so a gateway keeps the codes in a table the workers and
+the console share in RAM (`SharedAskTable`, a file in /dev/shm: proxy/shared_memory.py): direct-mapped slots,
+a new code taking the slot of an older one, so it stays a fixed size whatever is blocked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
+import os
+import struct
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 from classgate.metrics.topsites import IP_ADDRESS, NO_DOMAIN, registrable_domain
 from classgate.proxy.blockpage import REF_ALPHABET
+from classgate.proxy.shared_memory import SHARED_MEMORY, file_lock, map_shared, shared_path
+
+log = logging.getLogger(__name__)
 
 CODE_LENGTH: Final = 8
 DEFAULT_CAPACITY: Final = 4096  # distinct blocked (site, group, rule): a school day's worth, ~1 MB at most
 _SEPARATORS: Final = str.maketrans("", "", " -_.")
+_SLOT_PAYLOAD: Final = 502  # JSON of (domain, group, rule): a 253-byte name and two policy names fit
+_SLOT = struct.Struct(f"<{CODE_LENGTH}sH{_SLOT_PAYLOAD}s")  # code, payload length, payload: 512 bytes
 
 
 @dataclass(frozen=True)
@@ -66,13 +80,72 @@ def code_of(key: bytes, request: AskRequest) -> str:
     return "".join(REF_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(CODE_LENGTH)))
 
 
-class AskCodes:
-    """The codes shown lately and what each stands for; bounded (least recently shown go first), thread-safe."""
+class SharedAskTable:
+    """Codes and what they stand for, in a file every worker and the console map (`capacity` slots of 512 bytes:
+    2 MiB by default). A slot is chosen by the code; a newer code takes an older one's slot."""
 
-    def __init__(self, key: bytes, capacity: int = DEFAULT_CAPACITY) -> None:
+    def __init__(self, path: Path, capacity: int = DEFAULT_CAPACITY, *, create: bool = True) -> None:
+        """Raises OSError when the file cannot be made or mapped (or, with `create` False, does not exist)."""
+        self.capacity = capacity
+        self._fd, self._buf = map_shared(path, capacity * _SLOT.size, create=create)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._buf.close()
+        os.close(self._fd)
+
+    def _offset(self, code: str) -> int:
+        return (int.from_bytes(hashlib.blake2b(code.encode(), digest_size=8).digest(), "big") % self.capacity) \
+            * _SLOT.size
+
+    def put(self, code: str, request: AskRequest) -> None:
+        payload = json.dumps([request.domain, request.group, request.rule], ensure_ascii=False).encode()
+        if len(payload) > _SLOT_PAYLOAD:
+            return  # a name longer than any DNS name: no code is remembered for it
+        offset = self._offset(code)
+        with self._lock, file_lock(self._fd):
+            stored, length, data = _SLOT.unpack_from(self._buf, offset)
+            if stored == code.encode() and data[:length] == payload:
+                return  # shown before: no write for every block page of the same site
+            _SLOT.pack_into(self._buf, offset, code.encode(), len(payload), payload)
+
+    def get(self, code: str) -> AskRequest | None:
+        offset = self._offset(code)
+        with self._lock, file_lock(self._fd):
+            stored, length, data = _SLOT.unpack_from(self._buf, offset)
+        if stored != code.encode() or not 0 < length <= _SLOT_PAYLOAD:
+            return None
+        try:
+            domain, group, rule = json.loads(data[:length])
+        except (ValueError, TypeError):
+            return None
+        if not isinstance(domain, str) or not isinstance(group, str) or not isinstance(rule, str | None):
+            return None
+        return AskRequest(domain, group, rule)
+
+
+def shared_ask_table(state_dir: Path, *, create: bool = True, shm: Path = SHARED_MEMORY) -> SharedAskTable | None:
+    """The gateway's shared table of codes, or None (no /dev/shm, or, for a reader, no gateway made one yet)."""
+    path = shared_path(state_dir, "asks", shm)
+    if path is None:
+        return None
+    try:
+        return SharedAskTable(path, create=create)
+    except OSError as e:
+        if create:
+            log.warning("cannot share ask codes in %s (%s): the console cannot read them back", path, e)
+        return None
+
+
+class AskCodes:
+    """The codes shown lately and what each stands for; bounded (least recently shown go first), thread-safe.
+    `shared`: the table the console reads them from (every code shown is also put there)."""
+
+    def __init__(self, key: bytes, capacity: int = DEFAULT_CAPACITY, shared: SharedAskTable | None = None) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._key = key
+        self.shared = shared
         self.capacity = capacity
         self._table: OrderedDict[str, AskRequest] = OrderedDict()
         self._lock = threading.Lock()
@@ -92,6 +165,8 @@ class AskCodes:
             self._table.move_to_end(code)
             while len(self._table) > self.capacity:
                 self._table.popitem(last=False)
+        if self.shared is not None:
+            self.shared.put(code, request)
         return code
 
     def decode(self, text: str) -> AskRequest | None:
@@ -100,4 +175,7 @@ class AskCodes:
         if code is None:
             return None
         with self._lock:
-            return self._table.get(code)
+            found = self._table.get(code)
+        if found is None and self.shared is not None:
+            found = self.shared.get(code)
+        return found

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import logging
 import mmap
@@ -37,10 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from classgate.proxy.shared_memory import SHARED_MEMORY, file_lock, map_shared, shared_path
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY: Final = 65536  # 3,000 devices x 20 quota rules, with room; 3.7 MB of slots
-SHARED_MEMORY: Final = Path("/dev/shm")  # tmpfs: RAM, never a disk
 MAX_PROBES: Final = 64  # a lookup past this many slots counts as a full table (bounded work per request)
 
 _MAGIC: Final = b"CGQUOTA1"
@@ -87,15 +87,7 @@ class QuotaBook:
             self._buf = mmap.mmap(-1, size)
         else:
             try:
-                fd = os.open(shared, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-                try:
-                    with self._file_lock(fd):
-                        if os.fstat(fd).st_size < size:
-                            os.ftruncate(fd, size)  # zeros: an empty table, initialised below
-                    self._buf = mmap.mmap(fd, size)
-                except BaseException:
-                    os.close(fd)
-                    raise
+                fd, self._buf = map_shared(shared, size)  # zeros when new: an empty table, initialised below
             except OSError as e:
                 raise QuotaBookError(f"cannot map the quota table {shared}: {e.strerror or e}") from None
             self._fd = fd
@@ -184,17 +176,8 @@ class QuotaBook:
             if self._fd is None:
                 yield
             else:
-                with self._file_lock(self._fd):
+                with file_lock(self._fd):
                     yield
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _file_lock(fd: int) -> Iterator[None]:
-        fcntl.lockf(fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(fd, fcntl.LOCK_UN)
 
     def _log_full(self, day: int) -> None:
         if self._full_logged_day != day:
@@ -211,7 +194,4 @@ def _slot_hash(key: bytes, client: str | None, rule: str) -> bytes:
 
 def shared_table_path(state_dir: Path, shm: Path = SHARED_MEMORY) -> Path | None:
     """Where the workers of the gateway with `state_dir` share their quota table; None without /dev/shm."""
-    if not shm.is_dir() or not os.access(shm, os.W_OK):
-        return None
-    name = hashlib.sha256(str(Path(state_dir).resolve()).encode()).hexdigest()[:16]
-    return shm / f"classgate-quota-{name}"
+    return shared_path(state_dir, "quota", shm)

@@ -32,7 +32,7 @@ from classgate.metrics.topsites import registrable_domain
 from classgate.policies import Decision, Policy
 from classgate.policies.model import Rule
 from classgate.policies.vocabulary import Action
-from classgate.proxy.ask_code import AskCodes, site_of
+from classgate.proxy.ask_code import AskCodes, shared_ask_table, site_of
 from classgate.proxy.blockpage import new_ref
 from classgate.proxy.quota import SHARED_MEMORY, QuotaBook, QuotaBookError, shared_table_path
 from classgate.proxy.responses import BlockResponder, can_answer
@@ -149,7 +149,10 @@ class StudentSide:
                 log.warning("%s; quotas are counted per worker process", e)
                 return QuotaBook()
 
-        return cls(load_or_create_key(state_dir), events, quotas=quotas)
+        key = load_or_create_key(state_dir)
+        # The codes go to the table the console reads too (proxy/ask_code.py), as the same key makes them.
+        asks = AskCodes(derive(key, b"ask-code"), shared=shared_ask_table(state_dir, shm=shm))
+        return cls(key, events, quotas=quotas, asks=asks)
 
     def judge(self, flow: http.HTTPFlow, policy: Policy, decision: Decision,
               responder: BlockResponder) -> StudentAnswer | None:

@@ -23,6 +23,7 @@ from classgate.agent.teachers.enforced import NoPolicyError
 from classgate.policies.class_actions import ClassAction
 from classgate.policies.teacher_settings import format_duration, parse_duration
 from classgate.policies.vocabulary import CLASS_ACTION_KINDS
+from classgate.proxy.ask_code import AskRequest, normalise, shared_ask_table
 from classgate.proxy.class_store import ClassStoreError
 
 blueprint = Blueprint("classes", __name__)
@@ -52,14 +53,38 @@ def dashboard(status: int = 200, **context: Any) -> Any:
     actor = _actor()
     cap = room.policy.document.teachers.max_duration
     active = [shown_action(room, a) for a in room.active(actor)]
-    context.setdefault("form", {"kind": request.args.get("kind", "allow"), "group": request.args.get("group", ""),
-                                "sites": request.args.get("site", ""), "duration": ""})
+    form = {"kind": request.args.get("kind", "allow"), "group": request.args.get("group", ""),
+            "sites": request.args.get("site", ""), "duration": ""}
+    code_text = request.args.get("code", "")[:32]
+    code_unknown = False
+    if code_text:
+        asked = _asked(code_text)
+        if asked is not None:
+            form.update(kind="allow", group=asked.group, sites=asked.domain)
+        code_unknown = asked is None
+    context.setdefault("form", form)
     notice = None
     if started := request.args.get("started"):
         notice = next((a for a in active if a["id"] == started), None)
     return page("classes.html", status, groups=room.groups_of(actor), active=active, kinds=CLASS_ACTION_KINDS,
-                durations=durations(cap), cap=format_duration(cap), started=notice,
+                durations=durations(cap), cap=format_duration(cap), started=notice, code=code_text,
+                code_unknown=code_unknown,
                 ended=_action_id(request.args.get("ended", "")), **context)
+
+
+def _asked(text: str) -> AskRequest | None:
+    """What a student's "ask your teacher" code stands for (the block page showed it; the gateway's workers keep
+    the codes in a table in RAM that this process reads): None when it is no code, or not known (any more)."""
+    code = normalise(text)
+    if code is None:
+        return None
+    table = shared_ask_table(console().settings.state_dir, create=False)
+    if table is None:
+        return None
+    try:
+        return table.get(code)
+    finally:
+        table.close()
 
 
 def _action_id(text: str) -> str:

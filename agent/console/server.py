@@ -27,10 +27,12 @@ from classgate.agent.console.certificate import (
     ensure_certificate,
 )
 from classgate.agent.console.settings import ConsoleSettings
+from classgate.agent.console.state import ConsoleState
 
 log = logging.getLogger(__name__)
 
 THREADS: Final = 8
+DAY_LOOK_SECONDS: Final = 60.0
 REQUEST_TIMEOUT: Final = 20  # seconds a client may take to send a request (a slow-loris holds no thread)
 
 
@@ -53,7 +55,9 @@ class ConsoleServer:
         self.certificate = ensure_certificate(settings.state_dir, self._names)
         self._adapter = BuiltinSSLAdapter(str(self.certificate.cert_file), str(self.certificate.key_file))
         self._adapter.context.minimum_version = ssl.TLSVersion.TLSv1_2
-        self._server = _Server((settings.listen.host, settings.listen.port), create_app(settings),
+        app = create_app(settings)
+        self._state: ConsoleState = app.extensions["classgate_console"]
+        self._server = _Server((settings.listen.host, settings.listen.port), app,
                                    numthreads=THREADS, server_name="classgate-console", timeout=REQUEST_TIMEOUT)
         self._server.ssl_adapter = self._adapter
         self._stopping = threading.Event()
@@ -66,6 +70,8 @@ class ConsoleServer:
     def serve(self) -> None:
         renewer = threading.Thread(target=self._renew_loop, name="console-certificate", daemon=True)
         renewer.start()
+        if self.settings.metrics is not None:
+            threading.Thread(target=self._day_loop, name="console-today", daemon=True).start()
         try:
             self._server.serve()
         finally:
@@ -74,6 +80,15 @@ class ConsoleServer:
     def stop(self) -> None:
         self._stopping.set()
         self._server.stop()
+
+    def _day_loop(self) -> None:
+        """A look at the gateway's counters every minute, so that today's baseline is taken within a minute of
+        local midnight (agent/console/today.py), not at the first admin's visit."""
+        while not self._stopping.wait(DAY_LOOK_SECONDS):
+            try:
+                self._state.usage()
+            except Exception:  # a look must never end the loop; the page shows the same problem
+                log.exception("the console's look at the gateway's counters failed")
 
     def _renew_loop(self) -> None:
         while not self._stopping.wait(CHECK_SECONDS):

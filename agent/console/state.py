@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from classgate.agent.console.policy_source import PolicySource
 from classgate.agent.console.sessions import Sessions
 from classgate.agent.console.settings import ConsoleSettings
 from classgate.agent.console.throttle import LoginThrottle
+from classgate.agent.console.today import today
 from classgate.agent.console.usage import Usage, read_usage
 from classgate.agent.teachers.accounts import Accounts
 from classgate.agent.teachers.classroom import Classroom
@@ -40,4 +42,9 @@ class ConsoleState:
         return Classroom(self.settings.state_dir, self.policies.require(), clock=self.clock)
 
     def usage(self) -> Usage | None:
-        return read_usage(self.settings.metrics) if self.settings.metrics is not None else None
+        """Today's usage (agent/console/today.py), or None when the console was given no metrics address."""
+        if self.settings.metrics is None:
+            return None
+        policy = self.policies.current()
+        return today(read_usage(self.settings.metrics), self.settings.state_dir,
+                     policy.timezone if policy is not None else dt.UTC, self.clock())

@@ -11,12 +11,15 @@ import json
 import urllib.error
 import urllib.request
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from classgate.proxy.address import Address
+
+# (category, group, action) of classgate_requests_total: the one breakdown the page's figures are made of.
+RequestKey = tuple[str, str, str]
 
 TIMEOUT: Final = 3.0
 MAX_BODY: Final = 8 * 1024 * 1024
@@ -38,6 +41,31 @@ class Usage:
     sync_last_success: float | None = None
     sync_failures: int | None = None  # None: the gateway does not sync
     error: str | None = None
+    request_counts: dict[RequestKey, int] = field(default_factory=dict)
+    figures_from: float | None = None  # the request figures run from then (today's: agent/console/today.py)
+
+
+def with_counts(usage: Usage, counts: dict[RequestKey, int]) -> Usage:
+    """`usage` with its request figures made from `counts` (today's, say) instead of the gateway's totals."""
+    requests_cat, blocks_cat, requests_group, blocks_group = _breakdown(counts)
+    return replace(usage, request_counts=dict(counts), requests_by_category=requests_cat,
+                   blocks_by_category=blocks_cat, requests_by_group=requests_group, blocks_by_group=blocks_group)
+
+
+def _breakdown(counts: dict[RequestKey, int]) -> tuple[dict[str, int], dict[str, int], dict[str, int],
+                                                        dict[str, int]]:
+    requests_cat: Counter[str] = Counter()
+    blocks_cat: Counter[str] = Counter()
+    requests_group: Counter[str] = Counter()
+    blocks_group: Counter[str] = Counter()
+    for (category, group, action), n in counts.items():
+        requests_cat[category] += n
+        requests_group[group] += n
+        if action == "block":
+            blocks_cat[category] += n
+            blocks_group[group] += n
+    return (dict(requests_cat.most_common()), dict(blocks_cat.most_common()), dict(requests_group.most_common()),
+            dict(blocks_group.most_common()))
 
 
 def read_usage(metrics: Address) -> Usage:
@@ -53,10 +81,7 @@ def read_usage(metrics: Address) -> Usage:
 
 def summarise(exposition: str, stats: dict[str, Any]) -> Usage:
     """The figures of one scrape and one /stats.json (pure: the unit tests feed it text)."""
-    requests_cat: Counter[str] = Counter()
-    blocks_cat: Counter[str] = Counter()
-    requests_group: Counter[str] = Counter()
-    blocks_group: Counter[str] = Counter()
+    counts: Counter[RequestKey] = Counter()
     errors: Counter[str] = Counter()
     version: str | None = None
     fallback = False
@@ -66,12 +91,8 @@ def summarise(exposition: str, stats: dict[str, Any]) -> Usage:
         for sample in family.samples:
             labels, value = sample.labels, sample.value
             if sample.name == "classgate_requests_total":
-                n = int(value)
-                requests_cat[labels.get("category", "?")] += n
-                requests_group[labels.get("group", "?")] += n
-                if labels.get("action") == "block":
-                    blocks_cat[labels.get("category", "?")] += n
-                    blocks_group[labels.get("group", "?")] += n
+                counts[(labels.get("category", "?"), labels.get("group", "?"), labels.get("action", "?"))] += \
+                    int(value)
             elif sample.name == "classgate_filter_errors_total":
                 errors[labels.get("stage", "?")] += int(value)
             elif sample.name == "classgate_policy_info":
@@ -84,9 +105,10 @@ def summarise(exposition: str, stats: dict[str, Any]) -> Usage:
                 sync_failures = (sync_failures or 0) + int(value)
     top = {name: [(str(s["domain"]), int(s["requests"])) for s in cat.get("top") or []]
            for name, cat in (stats.get("categories") or {}).items()}
+    requests_cat, blocks_cat, requests_group, blocks_group = _breakdown(counts)
     return Usage(since=float(stats["since"]) if stats.get("since") else None,
-                 requests_by_category=dict(requests_cat.most_common()), blocks_by_category=dict(blocks_cat.most_common()),
-                 requests_by_group=dict(requests_group.most_common()), blocks_by_group=dict(blocks_group.most_common()),
+                 requests_by_category=requests_cat, blocks_by_category=blocks_cat,
+                 requests_by_group=requests_group, blocks_by_group=blocks_group, request_counts=dict(counts),
                  top_sites={k: v for k, v in top.items() if v}, min_clients=stats.get("min_clients"),
                  policy_version=version, policy_fallback=fallback, filter_errors=dict(errors),
                  sync_last_success=last_success, sync_failures=sync_failures)

@@ -272,6 +272,9 @@ def test_the_forms_carry_the_token(console: Console) -> None:
         forms = re.findall(r"<form\b.*?</form>", html, re.DOTALL)
         assert len(forms) >= 3
         for form in forms:
+            if 'method="get"' in form:  # only the student's-code lookup, which fills a form in and changes nothing
+                assert 'action="/"' in form and 'name="code"' in form and 'name="csrf"' not in form, form
+                continue
             assert 'method="post"' in form and f'name="csrf" value="{console.csrf}"' in form
 
 
@@ -482,3 +485,37 @@ def test_the_form_can_be_opened_filled_in(console: Console, query: str, selected
     assert selected in html
     assert f'spellcheck="false">{sites}</textarea>' in html
     assert console.actions() == []  # a filled-in form is only a form
+
+
+# -- "ask your teacher": the code on a student's block page fills the form in --------------------------------
+
+@pytest.mark.parametrize(("typed", "filled"), [
+    ("as shown", True),
+    ("lower case, no dash", True),
+    ("a code no block page showed", False),
+    ("not a code at all", False),
+])
+def test_a_students_code_fills_in_the_unblock_form(console: Console, typed: str, filled: bool) -> None:
+    from classgate.proxy.ask_code import AskCodes, shared_ask_table, shown
+    from classgate.proxy.shared_memory import shared_path
+
+    table = shared_ask_table(console.state)  # as a worker of the gateway on this state dir makes it
+    if table is None:
+        pytest.skip("no writable /dev/shm here")
+    try:
+        code = AskCodes(b"k" * 32, shared=table).encode("games.test", "class-10a", "focus")
+        text = {"as shown": shown(code), "lower case, no dash": code.lower(),
+                "a code no block page showed": "ZZZZ-ZZZZ" if code != "ZZZZZZZZ" else "YYYY-YYYY",
+                "not a code at all": "<script>"}[typed]
+        console.sign_in("lan")
+        html = console.get("/", query_string={"code": text}).get_data(as_text=True)
+        assert ('<textarea id="sites" name="sites" autocapitalize="none" spellcheck="false">games.test</textarea>'
+                in html) is filled, html
+        assert ('<option value="class-10a" selected>' in html) is filled
+        assert ("Không tìm thấy mã này" in html) is not filled
+        assert "<script>" not in html
+    finally:
+        table.close()
+        path = shared_path(console.state, "asks")
+        assert path is not None
+        path.unlink(missing_ok=True)

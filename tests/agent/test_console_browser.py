@@ -182,9 +182,16 @@ def test_a_teacher_unblocks_a_site_for_the_class_then_ends_it(gateway: ProxyProc
         cookie = next(c for c in context.cookies() if c["name"] == "classgate_console")
         assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Strict"
 
-        page.select_option("#kind", "allow")
-        page.select_option("#group", "class-10a")
-        page.fill("#sites", "social.test")
+        # The student's block page gives a code; the teacher types it and the form fills itself in.
+        blocked = curl(gateway.url, "http://social.test/", source=STUDENT, timeout=20)
+        code = re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}", blocked.text.split('class="ask"', 1)[-1])
+        assert blocked.status == 403 and code is not None, blocked.text
+        page.fill("#code", code.group().lower())
+        page.get_by_role("button", name="Điền vào biểu mẫu").click()
+        page.wait_for_url("**/?code=*")
+        assert page.input_value("#sites") == "social.test" and page.input_value("#group") == "class-10a"
+        assert page.input_value("#kind") == "allow"
+        shot(page, "teacher-code-filled-412x915")
         page.select_option("#duration", "30m")
         page.get_by_role("button", name="Bắt đầu").click()
         page.wait_for_selector("p.ok")

@@ -139,3 +139,55 @@ def test_a_chart_has_at_most_max_rows() -> None:
 def test_both_languages_have_every_sentence() -> None:
     assert VI.keys() == EN.keys()
     assert all(VI[k] and EN[k] for k in VI)
+
+
+# -- today's figures: the counters less what they were at local midnight -----------------------------------
+
+HCM = dt.timezone(dt.timedelta(hours=7))
+STARTED_YESTERDAY = dt.datetime(2026, 12, 1, 15, 0, tzinfo=HCM).timestamp()
+
+
+def _usage_at(counts: dict[tuple[str, str, str], int], since: float):
+    from classgate.agent.console.usage import Usage, with_counts
+
+    return with_counts(Usage(since=since), counts)
+
+
+@pytest.mark.parametrize(("case", "since", "looks", "requests_today", "from_hour"), [
+    # (local hour of each look, social requests the gateway counted by then); the last look is what is shown
+    ("a gateway running since yesterday: today's are those after the midnight look", STARTED_YESTERDAY,
+     [(0.01, 100), (9.0, 130)], 30, 0.01),
+    ("the first look after midnight is late: figures from then, and the page says so", STARTED_YESTERDAY,
+     [(8.0, 120), (9.0, 130)], 10, 8.0),
+    ("a gateway started this morning: everything it counted is today's", dt.datetime(
+        2026, 12, 2, 7, 0, tzinfo=HCM).timestamp(), [(9.0, 40)], 40, 7.0),
+    ("a gateway restarted today: its new counters are all today's", dt.datetime(
+        2026, 12, 2, 10, 0, tzinfo=HCM).timestamp(), [(0.01, 100), (11.0, 5)], 5, 10.0),
+    ("the next day starts again at its midnight", STARTED_YESTERDAY, [(0.01, 100), (23.9, 300), (24.02, 310),
+                                                                      (25.0, 320)], 10, 24.02),
+])
+def test_todays_requests(tmp_path: Path, case: str, since: float, looks: list[tuple[float, int]],
+                         requests_today: int, from_hour: float) -> None:
+    from classgate.agent.console.today import today
+
+    midnight = dt.datetime(2026, 12, 2, 0, 0, tzinfo=HCM).timestamp()
+    # The restart case: the gateway's start moves with the look that sees it.
+    shown = None
+    for hour, total in looks:
+        now = midnight + hour * 3600
+        start = since if now >= since else STARTED_YESTERDAY
+        shown = today(_usage_at({("social", "class-10a", "allow"): total}, start), tmp_path, HCM, now)
+    assert shown is not None
+    assert shown.requests_by_category == {"social": requests_today}, case
+    assert shown.figures_from == pytest.approx(midnight + from_hour * 3600), case
+
+
+def test_a_broken_baseline_file_starts_today_again_from_now(tmp_path: Path) -> None:
+    from classgate.agent.console.today import FILE, today
+
+    (tmp_path / FILE).parent.mkdir(parents=True)
+    (tmp_path / FILE).write_text("{not json")
+    now = dt.datetime(2026, 12, 2, 9, 0, tzinfo=HCM).timestamp()
+    shown = today(_usage_at({("social", "class-10a", "block"): 50}, STARTED_YESTERDAY), tmp_path, HCM, now)
+    assert shown.requests_by_category == {} and shown.figures_from == now
+    assert oct((tmp_path / FILE).stat().st_mode & 0o777) == "0o600"

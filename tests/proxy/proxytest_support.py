@@ -170,12 +170,13 @@ class ProxyProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
-        # The quota table a gateway keeps in /dev/shm outlives it (a restart keeps the day's counts); a test's goes.
-        from classgate.proxy.quota import shared_table_path
+        # The tables a gateway keeps in /dev/shm outlive it (a restart keeps the day's quotas); a test's go.
+        from classgate.proxy.shared_memory import shared_path
 
-        table = shared_table_path(self.state_dir)
-        if table is not None:
-            table.unlink(missing_ok=True)
+        for kind in ("quota", "asks"):
+            table = shared_path(self.state_dir, kind)
+            if table is not None:
+                table.unlink(missing_ok=True)
         return self.proc.returncode
 
 

@@ -101,3 +101,51 @@ def test_the_table_is_bounded_and_keeps_the_latest():
 def test_capacity_must_be_positive():
     with pytest.raises(ValueError):
         AskCodes(KEY, capacity=0)
+
+
+# -- the table the console reads (another process than the worker that showed the code) --------------------
+
+def test_the_shared_table_gives_back_what_a_worker_put(tmp_path):
+    from classgate.proxy.ask_code import SharedAskTable
+
+    path = tmp_path / "asks"
+    worker = SharedAskTable(path, capacity=64)
+    console = SharedAskTable(path, capacity=64, create=False)
+    codes = AskCodes(b"k" * 32, shared=worker)
+    code = codes.encode("casino.test", "students", "gambling")
+    assert console.get(code) == AskRequest("casino.test", "students", "gambling")
+    assert console.get("AAAAAAAA") is None  # never shown
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(("case", "domain"), [
+    ("an IDN site, kept as UTF-8", "trường.vn"),
+    ("a 253-byte name", ".".join(["a" * 62] * 4)[:253]),
+])
+def test_the_shared_table_keeps_any_real_name(tmp_path, case, domain):
+    from classgate.proxy.ask_code import SharedAskTable
+
+    table = SharedAskTable(tmp_path / "asks", capacity=8)
+    code = AskCodes(b"k" * 32, shared=table).encode(domain, "students", None)
+    assert SharedAskTable(tmp_path / "asks", capacity=8, create=False).get(code) == AskRequest(domain, "students", None)
+
+
+def test_the_shared_table_stays_its_size_and_a_newer_code_takes_the_slot(tmp_path):
+    from classgate.proxy.ask_code import SharedAskTable
+
+    table = SharedAskTable(tmp_path / "asks", capacity=4)
+    codes = AskCodes(b"k" * 32, shared=table)
+    shown = [codes.encode(f"site{i}.test", "students", None) for i in range(40)]
+    assert (tmp_path / "asks").stat().st_size == 4 * 512
+    remembered = [c for c in shown if table.get(c) is not None]
+    assert 1 <= len(remembered) <= 4 and shown[-1] in remembered
+
+
+def test_a_reader_finds_no_table_before_a_gateway_made_one(tmp_path):
+    from classgate.proxy.ask_code import shared_ask_table
+
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    assert shared_ask_table(tmp_path / "state", create=False, shm=shm) is None
+    assert shared_ask_table(tmp_path / "state", shm=shm) is not None
+    assert shared_ask_table(tmp_path / "state", create=False, shm=shm) is not None

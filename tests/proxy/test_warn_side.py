@@ -16,6 +16,7 @@ from classgate.proxy.addons.request_filter import RequestFilter
 from classgate.proxy.addons.tcp_gate import TcpGate
 from classgate.proxy.addons.tls_gate import TlsGate
 from classgate.proxy.addons.usage_metrics import UsageMetrics
+from classgate.proxy.ask_code import AskRequest
 from classgate.proxy.clock import Clock
 from classgate.proxy.context import FilterContext
 from classgate.proxy.failsafe import FailSafe
@@ -268,12 +269,18 @@ def test_workers_of_one_gateway_share_quotas_and_keys(tmp_path):
     shm = tmp_path / "shm"  # stands for /dev/shm
     shm.mkdir()
     first, second = (StudentSide.from_state_dir(tmp_path / "state", shm=shm) for _ in range(2))
-    assert list(shm.iterdir()) == []  # mapped on first use only: a policy without quotas leaves nothing
+    def quota_tables() -> list[str]:
+        return [p.name for p in shm.iterdir() if p.name.startswith("classgate-quota-")]
+
+    assert quota_tables() == []  # mapped on first use only: a policy without quotas leaves nothing
     assert first.quotas is first.quotas
-    assert [p.name for p in shm.iterdir()] == [shared_table_path(tmp_path / "state", shm).name]
+    assert quota_tables() == [shared_table_path(tmp_path / "state", shm).name]
     tz = dt.timezone(dt.timedelta(hours=7))
     assert first.quotas.charge(STUDENT, "video-time", 1, dt.datetime(2026, 11, 23, 9, 0, tzinfo=tz)).allowed
     assert not second.quotas.charge(STUDENT, "video-time", 1, dt.datetime(2026, 11, 23, 9, 1, tzinfo=tz)).allowed
     cookie = first.tokens.cookie("social.test", STUDENT, 2_000_000_000)
     assert second.tokens.cookie_valid(cookie, "social.test", STUDENT, 1_900_000_000)
     assert first.asks.encode("x.test", "students", None) == second.asks.encode("x.test", "students", None)
+    # A code one worker showed is read back by another process (the console) from the shared table.
+    code = first.asks.encode("only-first.test", "students", "focus")
+    assert second.asks.decode(code) == AskRequest("only-first.test", "students", "focus")
