@@ -69,7 +69,7 @@ def login() -> Any:
     if account is None:
         state.throttle.failed(name, address)
         return page("login.html", 401, error="wrong", name=name)
-    state.throttle.succeeded(account.name)
+    state.throttle.succeeded(name, address)
     use_session(state.sessions.sign_in(session, account.name))
     g.account = account
     return redirect("/password" if account.must_change_password else "/", 303)
