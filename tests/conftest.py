@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from classgate.metrics import Metrics
 from classgate.proxy.metric_labels import gateway_metrics
+from classgate.proxy.shared_memory import SHARED_MEMORY
 from tests.metrics.metrics_testlib import FIXED_TIME, feed_known_events
 from tests.policies.engine_testdata import shared_path
 from tests.policies.lang_paths import SAMPLE_UT1, SHARED_UT1
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_shared_tables_left() -> Iterator[None]:
+    """The gateways the tests start keep their quota and ask-code tables in /dev/shm (RAM, outliving them on
+    purpose: a restart keeps the day's counts); those the session made are removed when it ends."""
+    def tables() -> set[Path]:
+        return set(SHARED_MEMORY.glob("classgate-*")) if SHARED_MEMORY.is_dir() else set()
+
+    before = tables()
+    yield
+    for table in tables() - before:
+        table.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -170,13 +170,6 @@ class ProxyProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
-        # The tables a gateway keeps in /dev/shm outlive it (a restart keeps the day's quotas); a test's go.
-        from classgate.proxy.shared_memory import shared_path
-
-        for kind in ("quota", "asks"):
-            table = shared_path(self.state_dir, kind)
-            if table is not None:
-                table.unlink(missing_ok=True)
         return self.proc.returncode
 
 
