@@ -9,8 +9,9 @@ bytes here, as in GREASE ECH, which is indistinguishable by design; only the SNI
 from __future__ import annotations
 
 import os
-import ssl
 import struct
+
+from tests.proxy.proxytest_tls import client_hello_bytes
 
 ECH_EXTENSION = 0xFE0D
 OUTER, INNER = 0, 1
@@ -27,18 +28,7 @@ def ech_body(kind: int = OUTER, config_id: int = 0x42, payload_size: int = 239) 
 
 def python_client_hello(sni: str, *, max_tls12: bool = False) -> bytes:
     """The whole first TLS record (record header, handshake header, ClientHello) Python's ssl sends."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if max_tls12:
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    conn = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
-    try:
-        conn.do_handshake()
-    except ssl.SSLWantReadError:
-        pass
-    return outgoing.read()
+    return client_hello_bytes(sni, max_tls12=max_tls12)
 
 
 def with_extension(record: bytes, kind: int, body: bytes) -> bytes:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -208,3 +209,15 @@ def curl(proxy_url: str, url: str, *, source: str | None = None, cacert: Path | 
     r = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     body, _, code = r.stdout.rpartition(b"\n")
     return CurlResult(r.returncode, int(code or 0), body, r.stderr.decode(errors="replace"))
+
+
+def peer_certificate_issuer(proxy_port: int, source: str, host: str, cafile: Path) -> str:
+    """CONNECT through the proxy from `source`, handshake verifying with `cafile`; the issuer CN seen."""
+    sock = socket.create_connection(("127.0.0.1", proxy_port), source_address=(source, 0), timeout=10)
+    sock.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
+    reply = sock.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 200"), reply
+    ctx = ssl.create_default_context(cafile=str(cafile))
+    with ctx.wrap_socket(sock, server_hostname=host) as tls:
+        issuer = dict(x[0] for x in tls.getpeercert()["issuer"])
+        return str(issuer["commonName"])

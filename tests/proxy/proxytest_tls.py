@@ -10,10 +10,13 @@ from mitmproxy.test import taddons, tflow
 from mitmproxy.tls import ClientHello, ClientHelloData, TlsData
 
 
-def client_hello_bytes(sni: str | None) -> bytes:
+def client_hello_bytes(sni: str | None, *, max_tls12: bool = False) -> bytes:
+    """The whole first TLS record (record header, handshake header, ClientHello) Python's ssl sends."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
+    if max_tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     conn = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
     try:

@@ -8,15 +8,13 @@ The baseline is used as shipped, but for the groups' networks (test client addre
 
 from __future__ import annotations
 
-import socket
-import ssl
 import urllib.request
 
 import pytest
 
 from tests.proxy.proxytest_certs import make_origin_pki
 from tests.proxy.proxytest_origin import start_origin
-from tests.proxy.proxytest_support import REPO, STUDENT, TEACHER, ProxyProcess, curl
+from tests.proxy.proxytest_support import REPO, STUDENT, TEACHER, ProxyProcess, curl, peer_certificate_issuer
 
 pytestmark = pytest.mark.e2e
 
@@ -67,21 +65,10 @@ def baseline_gateway(tmp_path_factory):
     origin.close()
 
 
-def issuer_seen(proxy_port: int, source: str, host: str, cafile) -> str:
-    """CONNECT through the proxy from `source` and handshake, verifying with `cafile`: the issuer's CN."""
-    sock = socket.create_connection(("127.0.0.1", proxy_port), source_address=(source, 0), timeout=10)
-    sock.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
-    reply = sock.recv(4096)
-    assert reply.startswith(b"HTTP/1.1 200"), reply
-    ctx = ssl.create_default_context(cafile=str(cafile))
-    with ctx.wrap_socket(sock, server_hostname=host) as tls:
-        return dict(x[0] for x in tls.getpeercert()["issuer"])["commonName"]
-
-
 @pytest.mark.parametrize(("client", "host", "why"), PASSED_THROUGH, ids=[h for _, h, _ in PASSED_THROUGH])
 def test_never_decrypt_hosts_pass_through_with_the_origin_certificate(baseline_gateway, client, host, why):
     proxy, origin, origin_ca = baseline_gateway
-    assert issuer_seen(proxy.port, client, host, origin_ca) == "classgate test origin CA"
+    assert peer_certificate_issuer(proxy.port, client, host, origin_ca) == "classgate test origin CA"
     before = len(origin.find(host, "/p"))
     r = curl(proxy.url, f"https://{host}/p?x=1", source=client, cacert=origin_ca,
              headers={"X-Test": "untouched"})
@@ -95,7 +82,7 @@ def test_never_decrypt_hosts_pass_through_with_the_origin_certificate(baseline_g
 @pytest.mark.parametrize(("client", "host"), INSPECTED, ids=[h for _, h in INSPECTED])
 def test_other_allowed_hosts_are_inspected_with_the_school_ca(baseline_gateway, client, host):
     proxy, _, _ = baseline_gateway
-    assert issuer_seen(proxy.port, client, host, proxy.school_ca) == "classgate school CA"
+    assert peer_certificate_issuer(proxy.port, client, host, proxy.school_ca) == "classgate school CA"
 
 
 def test_the_metrics_count_the_passthroughs(baseline_gateway):

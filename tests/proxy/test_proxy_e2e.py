@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.proxy.proxytest_support import GUEST, STUDENT, TEACHER, UNKNOWN, curl
+from tests.proxy.proxytest_support import GUEST, STUDENT, TEACHER, UNKNOWN, curl, peer_certificate_issuer
 
 pytestmark = pytest.mark.e2e
 
@@ -54,18 +54,6 @@ def test_https_intercepted_with_school_ca(proxy, client, url, status, expect):
     assert expect in r.text
 
 
-def _peer_certificate_issuer(proxy_port: int, source: str, host: str, cafile) -> str:
-    """CONNECT through the proxy from `source`, handshake verifying with `cafile`; the issuer CN seen."""
-    sock = socket.create_connection(("127.0.0.1", proxy_port), source_address=(source, 0), timeout=10)
-    sock.sendall(f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n\r\n".encode())
-    reply = sock.recv(4096)
-    assert reply.startswith(b"HTTP/1.1 200"), reply
-    ctx = ssl.create_default_context(cafile=str(cafile))
-    with ctx.wrap_socket(sock, server_hostname=host) as tls:
-        issuer = dict(x[0] for x in tls.getpeercert()["issuer"])
-        return issuer["commonName"]
-
-
 @pytest.mark.parametrize(
     ("client", "host"),
     [
@@ -75,13 +63,13 @@ def _peer_certificate_issuer(proxy_port: int, source: str, host: str, cafile) ->
     ],
 )
 def test_passthrough_client_sees_the_origin_certificate(proxy, origin_pki, client, host):
-    assert _peer_certificate_issuer(proxy.port, client, host, origin_pki.ca) == "classgate test origin CA"
+    assert peer_certificate_issuer(proxy.port, client, host, origin_pki.ca) == "classgate test origin CA"
     r = curl(proxy.url, f"https://{host}/p", source=client, cacert=origin_pki.ca)
     assert r.status == 200 and f'"host": "{host}"' in r.text
 
 
 def test_intercepted_client_sees_the_school_ca(proxy):
-    assert _peer_certificate_issuer(proxy.port, TEACHER, "allowed.test", proxy.school_ca) == "classgate school CA"
+    assert peer_certificate_issuer(proxy.port, TEACHER, "allowed.test", proxy.school_ca) == "classgate school CA"
 
 
 @pytest.mark.parametrize("client", [GUEST, UNKNOWN])
