@@ -32,6 +32,11 @@ def map_shared(path: Path, size: int, *, create: bool = True) -> tuple[int, mmap
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | (os.O_CREAT if create else 0)
     fd = os.open(path, flags, 0o600)
     try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+            # /dev/shm is writable by every local user: a table someone else made (or opened up) could be read or
+            # filled by them. Refused; the caller then keeps its table in its own memory.
+            raise OSError(f"{path} belongs to another user or is open to others")
         with file_lock(fd):
             if os.fstat(fd).st_size < size:
                 if not create:

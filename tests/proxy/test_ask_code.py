@@ -149,3 +149,14 @@ def test_a_reader_finds_no_table_before_a_gateway_made_one(tmp_path):
     assert shared_ask_table(tmp_path / "state", create=False, shm=shm) is None
     assert shared_ask_table(tmp_path / "state", shm=shm) is not None
     assert shared_ask_table(tmp_path / "state", create=False, shm=shm) is not None
+
+
+def test_a_table_open_to_other_users_is_refused(tmp_path):
+    """/dev/shm is every local user's: a table file someone opened up is not used (nor read back)."""
+    from classgate.proxy.ask_code import SharedAskTable
+
+    path = tmp_path / "asks"
+    SharedAskTable(path, capacity=4).close()
+    path.chmod(0o666)
+    with pytest.raises(OSError, match="open to others"):
+        SharedAskTable(path, capacity=4)
