@@ -40,7 +40,7 @@ class MasterError(Exception):
 @dataclass(frozen=True)
 class NeededAddon:
     name: str  # mitmproxy's name for it (the `name` attribute, or the class name in lower case)
-    module: str  # where mitmproxy 11 and 12 define it
+    module: str  # where mitmproxy 11 and 12 define it (or ours, built on mitmproxy's: early_layer.py)
     cls: str
     why: str
     only_with_option: str | None = None  # loaded only when this option is given (--set OPTION=...)
@@ -58,8 +58,9 @@ NEEDED: Final[tuple[NeededAddon, ...]] = (
     NeededAddon("scriptloader", "mitmproxy.addons.script", "ScriptLoader",
                 "--set scripts=FILE (an admin's own addon, the tests' upstream redirect, the bench's loop probe)",
                 only_with_option="scripts"),
-    NeededAddon("nextlayer", "mitmproxy.addons.next_layer", "NextLayer",
-                "decides each connection's protocol layer (TLS, HTTP, TCP): without it nothing is parsed"),
+    NeededAddon("nextlayer", "classgate.proxy.addons.early_layer", "DecidingNextLayer",
+                "decides each connection's protocol layer (TLS, HTTP, TCP): without it nothing is parsed. "
+                "mitmproxy's NextLayer that asks classgate first about TLS, so a passthrough is a plain relay"),
     NeededAddon("tlsconfig", "mitmproxy.addons.tlsconfig", "TlsConfig",
                 "the school CA's certificates for intercepted TLS, and upstream certificate verification"),
     NeededAddon("errorcheck", "mitmproxy.addons.errorcheck", "ErrorCheck",
@@ -116,10 +117,20 @@ def needed_addons(options_given: Iterable[str] = ()) -> list[object]:
 
 
 def lean_master(opts: Options, options_given: Iterable[str] = ()) -> Master:
-    """A mitmproxy Master with termlog and `NEEDED` (call inside a running event loop, as mitmproxy requires)."""
+    """A mitmproxy Master with termlog and `NEEDED` (call inside a running event loop, as mitmproxy requires).
+
+    Without mitmproxy's deprecated `add_log` events: its Master turns every log record, DEBUG included
+    (mitmproxy logs four per connection), into a formatted entry and an event for every addon, which no addon
+    here listens to; addons written for mitmproxy 9 and later use Python's logging. That was ~5% of the CPU
+    of a passed-through connection (py-spy on bench_proxy's passthrough). An admin's own `--set scripts`
+    addon that still implements `add_log` gets no calls."""
+    from mitmproxy import log as mitmproxy_log
     from mitmproxy.master import Master
 
     master = Master(opts, with_termlog=True)
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, mitmproxy_log.LegacyLogEvents)]:
+        root.removeHandler(handler)
     master.addons.add(*needed_addons(options_given))
     return master
 

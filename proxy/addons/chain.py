@@ -29,6 +29,7 @@ import mitmproxy.proxy.layers
 import mitmproxy.proxy.server_hooks  # noqa: F401
 from mitmproxy import hooks
 
+from classgate.proxy.addons.early_layer import EarlyOutcome
 from classgate.proxy.failsafe import FailSafe, FailStage
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,33 @@ class Classgate:
         self.hooks = _hooks_of(self.components)
         for name, implementations in self.hooks.items():
             setattr(self, name, self._dispatcher(name, implementations))
+        deciders = [c for c in self.components if callable(getattr(c, "early_layer", None))]
+        if len(deciders) > 1:
+            raise ChainError("more than one component decides layers early: "
+                             + ", ".join(type(c).__name__ for c in deciders))
+        self._early_decider: Callable[[Any], Any] | None = deciders[0].early_layer if deciders else None  # type: ignore[attr-defined]
+
+    def early_layer(self, nextlayer: Any) -> EarlyOutcome | Awaitable[EarlyOutcome]:
+        """The layer decision's question to classgate before mitmproxy stacks TLS layers
+        (proxy/addons/early_layer.py). An error leaves the choice to mitmproxy, and the decision to the TLS
+        layer's `tls_clienthello`, which refuses when it fails too: counted, never a relay."""
+        if self._early_decider is None:
+            return EarlyOutcome.LATER
+        try:
+            outcome = self._early_decider(nextlayer)
+        except Exception as e:  # noqa: BLE001 - fail closed: decided again, where errors refuse
+            self.failsafe.failed("tls", e)
+            return EarlyOutcome.LATER
+        if isinstance(outcome, EarlyOutcome):
+            return outcome
+        return self._early_after(outcome)
+
+    async def _early_after(self, pending: Awaitable[EarlyOutcome]) -> EarlyOutcome:
+        try:
+            return await pending
+        except Exception as e:  # noqa: BLE001 - as in early_layer
+            self.failsafe.failed("tls", e)
+            return EarlyOutcome.LATER
 
     def _dispatcher(self, name: str, implementations: list[Hook]) -> Hook:
         on_error, stage = ON_ERROR[name]

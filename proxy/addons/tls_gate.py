@@ -18,6 +18,13 @@ the real name in the SNI, which every Chrome sends) is decided on its SNI, as an
 
 In regular (explicit proxy) mode a CONNECT to a blocked name from a non-inspected group is answered
 403 before any TLS; transparent mode has no CONNECT and relies on the ClientHello.
+
+Where the decision is taken: at the connection's layer decision (`next_layer`), from the ClientHello bytes
+mitmproxy has buffered, once they are all there. A passthrough then becomes a plain relay (a TCP layer) with
+no TLS layers under it, as cheap as mitmproxy's own --ignore-hosts; any other outcome is remembered for the
+TLS layer mitmproxy builds next, whose `tls_clienthello` applies it without deciding again. Where the early
+decision cannot be taken (the hook order of another master, a ClientHello mitmproxy cannot parse, one larger
+than `EARLY_HELLO_MAX_BYTES`), `tls_clienthello` decides as before: the early path only saves work.
 """
 
 from __future__ import annotations
@@ -28,9 +35,13 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from mitmproxy import connection, http, tls
+from mitmproxy.proxy import layer
+from mitmproxy.proxy.layers.tcp import TCPLayer
+from mitmproxy.proxy.layers.tls import parse_client_hello
 from OpenSSL import SSL
 
 from classgate.policies import Decision, Policy
+from classgate.proxy.addons.early_layer import EarlyOutcome
 from classgate.proxy.context import FilterContext
 from classgate.proxy.local_addresses import IpAddress, opened, plain_address
 from classgate.proxy.verdict import TLS_MODES, TlsMode, Verdict
@@ -39,6 +50,9 @@ log = logging.getLogger(__name__)
 
 ECH_EXTENSION: Final = 0xFE0D  # encrypted_client_hello (RFC 9849 section 11.1)
 _ECH_OUTER: Final = b"\x00"  # ECHClientHelloType outer: the form a ClientHello on the wire carries
+# A ClientHello is a few hundred bytes to ~2 KB (post-quantum key shares); past this the early decision waits
+# no longer and the TLS layer, which reads the rest, decides.
+EARLY_HELLO_MAX_BYTES: Final = 32 * 1024
 
 
 def hides_destination(hello: tls.ClientHello, fronts: frozenset[str]) -> bool:
@@ -71,6 +85,9 @@ class TlsGate:
     def __init__(self, context: FilterContext) -> None:
         self.context = context
         self._refused: set[str] = set()  # client connection ids to refuse at tls_start_client
+        # client connection id -> (SNI, establish_server_tls_first) of a decision taken at the layer decision,
+        # which the TLS layer's tls_clienthello applies to its own ClientHelloData
+        self._early: dict[str, tuple[str | None, bool]] = {}
         self.counts: dict[TlsMode, int] = dict.fromkeys(TLS_MODES, 0)
         self.unverified = 0  # passthroughs refused or intercepted because their destination is not their name's
 
@@ -101,8 +118,49 @@ class TlsGate:
                 403, b"The school network filter could not check this address.\n", {"Content-Type": "text/plain"}
             )
 
-    # -- the ClientHello ----------------------------------------------------------------------
+    # -- the ClientHello, at the layer decision (proxy/addons/early_layer.py) ------------------
+    def early_layer(self, nextlayer: layer.NextLayer) -> EarlyOutcome | Awaitable[EarlyOutcome]:
+        """Decide a TLS connection from the ClientHello bytes buffered before any TLS layer: a passthrough
+        becomes a relay; any other outcome is remembered for the TLS layer's `tls_clienthello`."""
+        buffered = nextlayer.data_client()
+        try:
+            hello = parse_client_hello(buffered)
+        except ValueError:
+            return EarlyOutcome.LATER  # the TLS layer reports the broken ClientHello, as without this path
+        if hello is None:
+            return EarlyOutcome.WAITING if len(buffered) < EARLY_HELLO_MAX_BYTES else EarlyOutcome.LATER
+        data = tls.ClientHelloData(nextlayer.context, hello)
+        pending = self._decide(data)
+        if pending is not None:
+            return self._take_early_after(nextlayer, data, pending)
+        return self._take_early(nextlayer, data)
+
+    def _take_early(self, nextlayer: layer.NextLayer, data: tls.ClientHelloData) -> EarlyOutcome:
+        client = nextlayer.context.client
+        if data.ignore_connection:
+            # What mitmproxy's client TLS layer records of a ClientHello it passes through, then a relay.
+            client.sni = data.client_hello.sni
+            client.alpn_offers = data.client_hello.alpn_protocols
+            nextlayer.layer = TCPLayer(nextlayer.context, ignore=True)
+            return EarlyOutcome.RELAYED
+        self._early[client.id] = (data.client_hello.sni, data.establish_server_tls_first)
+        return EarlyOutcome.LATER
+
+    async def _take_early_after(self, nextlayer: layer.NextLayer, data: tls.ClientHelloData,
+                                pending: Awaitable[None]) -> EarlyOutcome:
+        await pending
+        return self._take_early(nextlayer, data)
+
+    # -- the ClientHello, in the TLS layer ---------------------------------------------------
     def tls_clienthello(self, data: tls.ClientHelloData) -> Awaitable[None] | None:
+        early = self._early.pop(data.context.client.id, None)
+        if early is not None and early[0] == data.client_hello.sni:
+            # Decided at the layer decision on these same bytes (counted there): intercepted or refused.
+            data.establish_server_tls_first = early[1]
+            return None
+        return self._decide(data)
+
+    def _decide(self, data: tls.ClientHelloData) -> Awaitable[None] | None:
         client_conn = data.context.client
         policy = None
         try:
@@ -231,6 +289,7 @@ class TlsGate:
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._refused.discard(client.id)
+        self._early.pop(client.id, None)
 
     # -- helpers ---------------------------------------------------------------------------------
     def _used_up(self, data: tls.ClientHelloData, policy: Policy, d: Decision) -> bool:

@@ -65,8 +65,16 @@ class UpstreamGuard:
 
     def _restore(self, server: connection.Server) -> None:
         named = self._named.pop(server.id, None)
-        if named is not None:
+        if named is None:
+            return
+        if server.state is connection.ConnectionState.CLOSED:
             server.address = named
+        else:
+            # mitmproxy refuses `server.address = ...` on an open connection, as a new destination would
+            # be wrong there. This is the same destination under the name it was asked for, which is what
+            # mitmproxy's connection reuse compares (the HTTP layer's connection_spec_matches); without it
+            # every request to a name would open a new upstream connection.
+            vars(server)["address"] = named
 
     def _refused(self, client: connection.Client, policy: Policy | None) -> None:
         group = policy.group_of(client.peername[0] if client.peername else None) if policy else DEFAULT_GROUP

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 
@@ -76,3 +77,29 @@ def test_lean_master_loads_termlog_and_the_needed_addons(options_given, expected
 def test_every_needed_addon_has_a_reason_and_loads():
     assert all(s.why for s in NEEDED) and all(NOT_NEEDED.values())
     assert len(needed_addons(("scripts",))) == len(NEEDED)
+
+
+def test_lean_master_sends_no_add_log_events():
+    """mitmproxy's Master turns each log record into an `add_log` event for every addon; the lean one does not."""
+    from mitmproxy import log as mitmproxy_log
+    from mitmproxy.options import Options
+
+    seen: list[str] = []
+
+    class ListensToAddLog:
+        def add_log(self, entry) -> None:
+            seen.append(entry.msg)
+
+    async def log_once() -> list[type]:
+        master = lean_master(Options())
+        master.addons.add(ListensToAddLog())
+        try:
+            logging.getLogger("mitmproxy.proxy.server").info("client connect")
+            await asyncio.sleep(0.05)  # add_log events are scheduled on the loop (call_soon_threadsafe)
+            return [type(h) for h in logging.getLogger().handlers]
+        finally:
+            await master.done()
+
+    handlers = asyncio.run(log_once())
+    assert mitmproxy_log.LegacyLogEvents not in handlers
+    assert seen == []

@@ -118,7 +118,13 @@ class ProxyProcess:
     def __init__(self, policy: Path, state_dir: Path, origin: Origin | None, origin_ca: Path,
                  now: str | None = "2026-11-23 09:00", extra: list[str] | None = None,
                  log_path: Path | None = None, script: Path | None = None,
-                 env_extra: dict[str, str] | None = None) -> None:
+                 env_extra: dict[str, str] | None = None, redirect: bool = True,
+                 tracebacks_expected: bool = False) -> None:
+        """`script` replaces the test redirect (proxytest_redirect.py); `redirect=False` loads no script, so
+        upstream connections go where the system resolver says, as on a gateway. `stop()` fails the test
+        when the gateway logged a traceback, unless the test breaks the gateway on purpose
+        (`tracebacks_expected`): a component failing quietly on every connection shows up nowhere else."""
+        self.tracebacks_expected = tracebacks_expected
         self.port = free_port()
         self.metrics_port = free_port()
         self.state_dir = state_dir
@@ -134,7 +140,7 @@ class ProxyProcess:
         cmd = [
             str(CLASSGATE), "run", "--policy", str(policy), "--listen", f"127.0.0.1:{self.port}",
             "--metrics", f"127.0.0.1:{self.metrics_port}", "--state-dir", str(state_dir),
-            "--set", f"scripts={script or HERE / 'proxytest_redirect.py'}",
+            *(["--set", f"scripts={script or HERE / 'proxytest_redirect.py'}"] if redirect else []),
             "--set", f"ssl_verify_upstream_trusted_ca={origin_ca}",
             *(extra or []),
         ]
@@ -170,7 +176,11 @@ class ProxyProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
+            log = self.output()
+            if "Traceback" in log and not self.tracebacks_expected:
+                raise AssertionError(f"the gateway logged a traceback ({self.log_path}):\n{log[-4000:]}")
         return self.proc.returncode
 
 

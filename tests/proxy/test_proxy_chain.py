@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from mitmproxy import hooks
 from mitmproxy.test import taddons, tflow
@@ -9,6 +11,7 @@ from mitmproxy.test import taddons, tflow
 from classgate.proxy.addons import Classgate, UsageMetrics, components, default_addons
 from classgate.proxy.addons.ca_page import CaPage
 from classgate.proxy.addons.chain import ON_ERROR, ChainError, known_hooks
+from classgate.proxy.addons.early_layer import EarlyOutcome
 from classgate.proxy.ca import ensure_ca
 from classgate.proxy.context import FilterContext
 from classgate.proxy.failsafe import FailSafe
@@ -147,3 +150,53 @@ def test_async_component_hooks_are_awaited_in_order():
     chain = Classgate([Slow(), Quick()], FailSafe())
     asyncio.run(chain.running())
     assert log == ["slow", "quick"]
+
+
+class EarlyDecider:
+    """A component with the TLS gate's early layer question (proxy/addons/early_layer.py)."""
+
+    def __init__(self, outcome: object, *, asynchronous: bool = False) -> None:
+        self.outcome, self.asynchronous = outcome, asynchronous
+
+    def early_layer(self, nextlayer):
+        if self.asynchronous:
+            async def later():
+                if isinstance(self.outcome, Exception):
+                    raise self.outcome
+                return self.outcome
+            return later()
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+@pytest.mark.parametrize(
+    ("outcome", "expected", "failures"),
+    [
+        (EarlyOutcome.RELAYED, EarlyOutcome.RELAYED, 0),
+        (EarlyOutcome.WAITING, EarlyOutcome.WAITING, 0),
+        (EarlyOutcome.LATER, EarlyOutcome.LATER, 0),
+        # A broken early decision leaves the connection to the TLS layer, whose tls_clienthello decides (and
+        # refuses when it breaks too): counted, never a relay.
+        (RuntimeError("early decision broke"), EarlyOutcome.LATER, 1),
+    ],
+)
+def test_the_early_layer_question_goes_to_the_one_component_that_answers_it(outcome, expected, failures,
+                                                                            asynchronous):
+    failsafe = FailSafe()
+    chain = Classgate([Recorder("a", []), EarlyDecider(outcome, asynchronous=asynchronous)], failsafe)
+    answer = chain.early_layer(object())
+    if asynchronous:
+        answer = asyncio.run(answer)
+    assert answer is expected
+    assert failsafe.count == failures
+
+
+def test_no_component_answers_the_early_question_so_mitmproxy_chooses():
+    assert Classgate([Recorder("a", [])], FailSafe()).early_layer(object()) is EarlyOutcome.LATER
+
+
+def test_two_components_answering_the_early_question_fail_at_construction():
+    with pytest.raises(ChainError, match="more than one component decides layers early"):
+        Classgate([EarlyDecider(EarlyOutcome.LATER), EarlyDecider(EarlyOutcome.LATER)], FailSafe())

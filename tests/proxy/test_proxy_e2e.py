@@ -221,7 +221,7 @@ def test_a_broken_engine_blocks_in_the_real_proxy(tmp_path, origin, origin_pki):
     policy = tmp_path / "policy.yaml"
     policy.write_text(TEST_POLICY, encoding="utf-8")
     p = ProxyProcess(policy, tmp_path / "state", origin, origin_pki.ca,
-                     extra=["--set", f"scripts={HERE / 'proxytest_break_engine.py'}"])
+                     extra=["--set", f"scripts={HERE / 'proxytest_break_engine.py'}"], tracebacks_expected=True)
     try:
         before = len(origin.seen)
         r = curl(p.url, "http://allowed.test/", source=TEACHER)
