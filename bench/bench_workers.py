@@ -1,0 +1,241 @@
+"""Every core: `classgate run --workers 1` against `--workers 2`, under native load, with the full UT1 policy.
+
+    .venv/bin/python -m bench.bench_workers [--seconds 12] [--rounds 3] [--concurrency 50,100]
+
+bench_proxy.py's load client and origin are Python asyncio processes: on this 2-core machine they take a
+large share of the CPU that a second worker would scale into, so its 2-worker rows measure the machine as
+much as the gateway. Here the load is native and cheap per request, and the workers get what it leaves:
+- HTTP keep-alive: wrk (C, epoll, one thread), absolute-form requests over `concurrency` keep-alive
+  connections to the proxy, the Host header cycling over 200 hosts (half in UT1's press list, half in no
+  list), as bench_proxy's;
+- HTTPS, a new intercepted connection per request: curl (one process, `--parallel`), CONNECT to the origin's
+  address, SNI one of the same hosts (`--connect-to`), `Connection: close`, from the teachers' address (an
+  inspected group: the gateway makes a certificate and speaks TLS both ways);
+- origin: nginx, one worker process, a 2 KB body (as bench_proxy's origin).
+The two gateways alternate in `rounds` slices per mode, so machine noise falls on both. Prints req/s, the
+proxy's CPU per request (supervisor and workers, /proc), the load's and the origin's CPU share, and the
+2 workers / 1 worker ratios. Needs ../shared/data/ut1, wrk, curl and nginx (Debian packages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.bench_proxy import (
+    TEACHER,
+    UT1,
+    cpu_seconds,
+    free_port,
+    machine,
+    start_proxy,
+    stop,
+    traffic_hosts,
+    ut1_policy,
+)
+from bench.proxyload import BODY, make_cert
+
+KINDS = ("classgate", "classgate-w2")  # bench_proxy's names: --workers 1, --workers 2
+LABEL = {"classgate": "1 worker", "classgate-w2": "2 workers"}
+MODES = ("http-keepalive", "https-newconn")
+
+
+@dataclass
+class Slice:
+    ok: int = 0
+    seconds: float = 0.0
+    proxy_cpu: float = 0.0
+    load_cpu: float = 0.0
+    origin_cpu: float = 0.0
+    errors: int = 0
+
+    def add(self, other: Slice) -> None:
+        for name in ("ok", "seconds", "proxy_cpu", "load_cpu", "origin_cpu", "errors"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def rate(self) -> float:
+        return self.ok / self.seconds if self.seconds else 0.0
+
+
+def start_nginx(work: Path, cert: Path, key: Path) -> tuple[subprocess.Popen, int, int]:
+    http_port, https_port = free_port(), free_port()
+    conf = work / "nginx.conf"
+    conf.write_text(f"""\
+worker_processes 1;
+user root;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path {work}/nginx-tmp;
+    server {{
+        listen 127.0.0.1:{http_port} backlog=4096;
+        listen 127.0.0.1:{https_port} ssl backlog=4096;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{ default_type text/plain; return 200 "{BODY.decode()}"; }}
+    }}
+}}
+""", encoding="utf-8")
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)], stderr=subprocess.STDOUT,
+                            stdout=open(work / "nginx.out", "wb"))  # noqa: SIM115 - open for the process's life
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", http_port), timeout=0.5).close()
+            return proc, http_port, https_port
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nginx did not start: {(work / 'nginx-error.log').read_text(errors='replace')}")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def wrk_script(work: Path, hosts: list[str], origin_port: int) -> Path:
+    script = work / "absolute-form.lua"
+    names = ", ".join(f'"{h}"' for h in hosts)
+    script.write_text(f"""\
+-- Absolute-form requests to the origin through the proxy (wrk connects to the proxy, the URL's host).
+local hosts = {{{names}}}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", "http://127.0.0.1:{origin_port}/", {{["Host"] = hosts[(i % #hosts) + 1]}})
+end
+""", encoding="utf-8")
+    return script
+
+
+def run_wrk(proxy_port: int, script: Path, concurrency: int, seconds: float) -> tuple[int, int, float]:
+    """(responses, errors, seconds) of one bounded wrk run."""
+    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:.0f}s", "--timeout", "5s", "-s",
+                          str(script), f"http://127.0.0.1:{proxy_port}/"],
+                         capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+    total = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+    if total is None:
+        raise SystemExit(f"unexpected wrk output:\n{out}")
+    took = float(total.group(2)) / (1000 if total.group(3) == "ms" else 1)
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    bad = int(non2xx.group(1)) if non2xx else 0
+    return int(total.group(1)) - bad, errors + bad, took
+
+
+def run_curl(proxy_port: int, work: Path, hosts: list[str], origin_tls: int, concurrency: int,
+             count: int) -> tuple[int, int, float]:
+    """(200 responses, other outcomes, seconds) of `count` HTTPS requests, each on a new connection."""
+    config = work / "curl-urls.txt"
+    lines = []
+    for i in range(count):
+        host = hosts[i % len(hosts)]
+        lines += [f'url = "https://{host}:{origin_tls}/"', 'output = "/dev/null"',
+                  f'connect-to = "{host}:{origin_tls}:127.0.0.1:{origin_tls}"']
+    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    started = time.monotonic()
+    out = subprocess.run(["curl", "-s", "-k", "--proxy", f"http://127.0.0.1:{proxy_port}", "--interface", TEACHER,
+                          "--parallel", "--parallel-immediate", "--parallel-max", str(concurrency),
+                          "-H", "Connection: close", "--max-time", "10", "-w", "%{http_code}\\n", "-K", str(config)],
+                         capture_output=True, text=True, timeout=300, check=False).stdout
+    took = time.monotonic() - started
+    codes = out.split()
+    ok = codes.count("200")
+    return ok, count - ok, took
+
+
+def one_slice(kind: str, proc: subprocess.Popen, port: int, mode: str, concurrency: int, args, work: Path,
+              hosts: list[str], origin: tuple[subprocess.Popen, int, int], script: Path) -> Slice:
+    nginx, _, origin_tls = origin
+    proxy0, load0, origin0 = cpu_seconds(proc.pid), _children_cpu(), cpu_seconds(nginx.pid)
+    if mode == "http-keepalive":
+        ok, errors, took = run_wrk(port, script, concurrency, args.seconds / args.rounds)
+    else:
+        # A count sized to the slice at the rate the first slice measured (or a first guess).
+        rate = args.newconn_rate.get((kind, concurrency), 120.0 if kind == "classgate" else 200.0)
+        ok, errors, took = run_curl(port, work, hosts, origin_tls, concurrency,
+                                    max(50, int(rate * args.seconds / args.rounds)))
+        if took:
+            args.newconn_rate[(kind, concurrency)] = ok / took
+    return Slice(ok, took, cpu_seconds(proc.pid) - proxy0, _children_cpu() - load0,
+                 cpu_seconds(nginx.pid) - origin0, errors)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seconds", type=float, default=12.0, help="per gateway and mode, over all rounds")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", default="50,100", help="comma-separated: connections (wrk), transfers (curl)")
+    ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--work", type=Path, default=Path("/tmp/classgate-bench-workers"))
+    args = ap.parse_args()
+    args.newconn_rate = {}
+    missing = [tool for tool in ("wrk", "curl", "nginx") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"missing {', '.join(missing)}: apt-get install wrk curl nginx-light")
+    if not UT1.is_dir():
+        raise SystemExit(f"UT1 data not found at {UT1}")
+    work = args.work
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "nginx-tmp").mkdir(exist_ok=True)
+    cert, key = make_cert(work / "origin")
+    origin = start_nginx(work, cert, key)
+    hosts = traffic_hosts()
+    script = wrk_script(work, hosts, origin[1])
+    policy = work / "policy.yaml"
+    policy.write_text(ut1_policy(work), encoding="utf-8")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
+    gateways: dict[str, tuple[subprocess.Popen, int]] = {}
+    results: dict[tuple[str, str, int], Slice] = {}
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    try:
+        ports = (origin[1], origin[2], origin[2])
+        for kind in KINDS:
+            proc, port, _ = start_proxy(kind, work, ports, policy)
+            gateways[kind] = (proc, port)
+            run_wrk(port, script, 10, 1)  # warm-up: policy caches, connections
+        modes = [m for m in args.modes.split(",") if m in MODES]
+        for mode in modes:
+            for c in concurrencies:
+                for i in range(args.rounds):
+                    for kind in (KINDS if i % 2 == 0 else tuple(reversed(KINDS))):
+                        proc, port = gateways[kind]
+                        results.setdefault((kind, mode, c), Slice()).add(
+                            one_slice(kind, proc, port, mode, c, args, work, hosts, origin, script))
+    finally:
+        for proc, _ in gateways.values():
+            stop(proc)
+        origin[0].terminate()
+        origin[0].wait(10)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}\n")
+    print("| mode | conc. | gateway | req/s | proxy CPU ms/req | proxy cores | load + origin cores | errors |")
+    print("|---|---|---|---|---|---|---|---|")
+    for mode in modes:
+        for c in concurrencies:
+            for kind in KINDS:
+                r = results[(kind, mode, c)]
+                print(f"| {mode} | {c} | {LABEL[kind]} | {r.rate:.0f} | {1000 * r.proxy_cpu / max(r.ok, 1):.2f} | "
+                      f"{r.proxy_cpu / r.seconds:.2f} | {(r.load_cpu + r.origin_cpu) / r.seconds:.2f} | {r.errors} |")
+    for mode in modes:
+        for c in concurrencies:
+            one, two = results[("classgate", mode, c)], results[("classgate-w2", mode, c)]
+            print(f"2 workers / 1 worker, {mode} c={c}: {two.rate / max(one.rate, 1e-9):.2f}x by rate, "
+                  f"{(1000 * two.proxy_cpu / max(two.ok, 1)) / max(1000 * one.proxy_cpu / max(one.ok, 1), 1e-9):.2f}x "
+                  "the CPU per request")
+
+
+if __name__ == "__main__":
+    main()
