@@ -22,6 +22,7 @@ from classgate.agent.gateway import (
     build_gateway,
 )
 from classgate.agent.master import MasterError, log_times_in, run_master, serve_gateway
+from classgate.agent.port_claim import PortClaimError, claim_port
 from classgate.agent.sync.loop import PollSettings
 from classgate.metrics import server as metrics_server
 from classgate.policies import PolicyError
@@ -205,6 +206,18 @@ def run(
     )
     count = workers or os.cpu_count() or 1
     try:
+        claim = claim_port(config.listen)
+    except PortClaimError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        _serve(config, count)
+    finally:
+        claim.close()
+    click.echo("classgate: stopped")
+
+
+def _serve(config: GatewayConfig, count: int) -> None:
+    try:
         # With workers this loads the policy once here (it compiles into <state>/compiled, where the
         # workers find it) and checks the DNS port; the workers bind their own sockets after.
         gateway = build_gateway(dataclasses.replace(config, metrics=None) if count > 1 else config)
@@ -224,7 +237,6 @@ def run(
             gateway.close()
     else:
         _supervise(gateway, config, count)
-    click.echo("classgate: stopped")
 
 
 def _supervise(gateway: Gateway, config: GatewayConfig, count: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.agent.test_sync_e2e import wait_for
 from tests.proxy.proxytest_support import (  # noqa: F401 - origin, origin_pki: fixtures
+    CLASSGATE,
     GUEST,
     STUDENT,
     TEACHER,
@@ -155,3 +157,18 @@ def test_workers_stop_when_their_supervisor_is_killed(tmp_path, origin, origin_p
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@pytest.mark.parametrize("workers", ["2", "1"])
+def test_a_second_gateway_on_the_same_port_is_refused(gateway, tmp_path, workers):
+    """SO_REUSEPORT would let a second multi-worker gateway share the port silently: `run` refuses it."""
+    policy = tmp_path / "second.yaml"
+    policy.write_text(TEST_POLICY.replace("default: allow", "default: block"), encoding="utf-8")
+    r = subprocess.run([str(CLASSGATE), "run", "--policy", str(policy), "--listen", f"127.0.0.1:{gateway.port}",
+                        "--metrics", "off", "--state-dir", str(tmp_path / "second-state"), "--workers", workers],
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"another classgate gateway already serves port {gateway.port}" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "second-state").exists()  # refused before it compiled or wrote anything
+    assert curl(gateway.url, "http://allowed.test/", source=TEACHER).status == 200  # the first one serves on
