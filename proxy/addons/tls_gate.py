@@ -85,7 +85,7 @@ class TlsGate:
     def __init__(self, context: FilterContext) -> None:
         self.context = context
         self._refused: set[str] = set()  # client connection ids to refuse at tls_start_client
-        # client connection id -> (SNI, establish_server_tls_first) of a decision taken at the layer decision,
+        # client connection id -> (SNI, no early server connection) of a decision taken at the layer decision,
         # which the TLS layer's tls_clienthello applies to its own ClientHelloData
         self._early: dict[str, tuple[str | None, bool]] = {}
         self.counts: dict[TlsMode, int] = dict.fromkeys(TLS_MODES, 0)
@@ -129,7 +129,9 @@ class TlsGate:
             return EarlyOutcome.LATER  # the TLS layer reports the broken ClientHello, as without this path
         if hello is None:
             return EarlyOutcome.WAITING if len(buffered) < EARLY_HELLO_MAX_BYTES else EarlyOutcome.LATER
-        data = tls.ClientHelloData(nextlayer.context, hello)
+        # establish_server_tls_first=True marks "not forbidden": a decision that must not contact the server
+        # (intercept-to-block, refuse) clears it, as it does on the TLS layer's data.
+        data = tls.ClientHelloData(nextlayer.context, hello, establish_server_tls_first=True)
         pending = self._decide(data)
         if pending is not None:
             return self._take_early_after(nextlayer, data, pending)
@@ -143,7 +145,7 @@ class TlsGate:
             client.alpn_offers = data.client_hello.alpn_protocols
             nextlayer.layer = TCPLayer(nextlayer.context, ignore=True)
             return EarlyOutcome.RELAYED
-        self._early[client.id] = (data.client_hello.sni, data.establish_server_tls_first)
+        self._early[client.id] = (data.client_hello.sni, not data.establish_server_tls_first)
         return EarlyOutcome.LATER
 
     async def _take_early_after(self, nextlayer: layer.NextLayer, data: tls.ClientHelloData,
@@ -156,7 +158,8 @@ class TlsGate:
         early = self._early.pop(data.context.client.id, None)
         if early is not None and early[0] == data.client_hello.sni:
             # Decided at the layer decision on these same bytes (counted there): intercepted or refused.
-            data.establish_server_tls_first = early[1]
+            if early[1]:
+                data.establish_server_tls_first = False
             return None
         return self._decide(data)
 

@@ -10,10 +10,14 @@ from pathlib import Path
 import pytest
 from mitmproxy import connection
 from mitmproxy.proxy import context as mcontext
+from mitmproxy.proxy import events as mevents
+from mitmproxy.proxy import layer as mlayer
+from mitmproxy.proxy.layers.tcp import TCPLayer
 from mitmproxy.test import taddons, tflow
 from mitmproxy.tls import ClientHello, ClientHelloData, TlsData
 from OpenSSL import SSL
 
+from classgate.proxy.addons.early_layer import EarlyOutcome
 from classgate.proxy.addons.tls_gate import ECH_EXTENSION, TlsGate, hides_destination
 from classgate.proxy.addons.usage_metrics import UsageMetrics
 from classgate.proxy.clock import Clock
@@ -123,3 +127,81 @@ def test_hides_destination(sni: str | None, extensions: list, hides: bool) -> No
     h = Hello()
     h.sni, h.extensions = sni, extensions  # type: ignore[attr-defined]
     assert hides_destination(h, frozenset({"cloudflare-ech.com"})) is hides  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("why", "client", "sni", "kind", "ech", "mode", "counted"), CASES,
+                         ids=[c[0] for c in CASES])
+def test_the_early_decision_is_the_clienthello_decision(tmp_path: Path, why: str, client: str, sni: str,
+                                                         kind: int | None, ech: str | None, mode: str,
+                                                         counted: bool) -> None:
+    """The same table through the layer decision (proxy/addons/early_layer.py): a passthrough is relayed there,
+    anything else is applied by the TLS layer's tls_clienthello without a second decision or count."""
+    metrics = gateway_metrics(process_metrics=False)
+    events = EchEvents()
+    context = FilterContext(holder_for(tmp_path, ech), FailSafe(metrics), Clock(dt.datetime(2026, 11, 23, 9)),
+                            verdicts=UsageMetrics(metrics), events=events)
+    gate = TlsGate(context)
+    record = ech_client_hello(sni, kind=kind) if kind is not None else python_client_hello(sni)
+    with taddons.context() as tctx:
+        data = hello(tctx, client, record, sni)
+        nextlayer = mlayer.NextLayer(data.context)
+        nextlayer.events.append(mevents.DataReceived(data.context.client, record))
+        outcome = gate.early_layer(nextlayer)
+        assert outcome is (EarlyOutcome.RELAYED if mode == "passthrough" else EarlyOutcome.LATER)
+        assert isinstance(nextlayer.layer, TCPLayer) == (mode == "passthrough")
+        if mode != "passthrough":
+            data.establish_server_tls_first = True  # what TlsConfig would ask under connection_strategy=eager
+            assert gate.tls_clienthello(data) is None
+            assert not data.ignore_connection
+            assert data.establish_server_tls_first == (mode == "intercepted" and not counted and sni != "blocked.test")
+        tls_data = TlsData(data.context.client, data.context)
+        gate.tls_start_client(tls_data)
+    assert gate.counts[mode] == 1 and sum(gate.counts.values()) == 1, gate.counts
+    assert isinstance(tls_data.ssl_conn, SSL.Connection) == (mode == "refused")
+    assert events.ech == (Counter({mode: 1}) if counted else Counter())
+    assert metrics.registry.get_sample_value("classgate_tls_connections_total", {"mode": mode}) == 1
+
+
+def _handshake_records(handshake: bytes) -> bytes:
+    """A handshake message cut into TLS records of 16 KiB, as a ClientHello too large for one arrives."""
+    size = 16 * 1024
+    return b"".join(b"\x16\x03\x01" + len(chunk).to_bytes(2, "big") + chunk
+                    for chunk in (handshake[i:i + size] for i in range(0, len(handshake), size)))
+
+
+@pytest.mark.parametrize(
+    ("why", "first_bytes", "outcome"),
+    [
+        ("a ClientHello not all there yet is waited for", lambda r: r[:60], EarlyOutcome.WAITING),
+        ("the record header alone", lambda r: r[:5], EarlyOutcome.WAITING),
+        ("bytes that are no ClientHello go to the TLS layer, which reports them",
+         lambda r: b"\x16\x03\x01\x00\x08" + b"\x02" + b"\x00" * 7, EarlyOutcome.LATER),
+        ("more than 32 KiB and still not complete: the TLS layer reads the rest",
+         lambda r: _handshake_records(b"\x01\xff\xff\xff" + b"\x00" * (48 * 1024 - 4)), EarlyOutcome.LATER),
+    ],
+)
+def test_the_early_decision_waits_or_leaves_it_to_the_tls_layer(tmp_path: Path, why: str, first_bytes,
+                                                                outcome: EarlyOutcome) -> None:
+    context = FilterContext(holder_for(tmp_path, None), FailSafe(), Clock(dt.datetime(2026, 11, 23, 9)))
+    gate = TlsGate(context)
+    with taddons.context() as tctx:
+        data = hello(tctx, GUEST, python_client_hello("allowed.test"), "allowed.test")
+        nextlayer = mlayer.NextLayer(data.context)
+        nextlayer.events.append(mevents.DataReceived(data.context.client, first_bytes(python_client_hello("x.test"))))
+        assert gate.early_layer(nextlayer) is outcome
+        assert nextlayer.layer is None
+    assert sum(gate.counts.values()) == 0  # nothing decided yet
+
+
+def test_a_different_clienthello_in_the_tls_layer_is_decided_again(tmp_path: Path) -> None:
+    """Defensive: the remembered decision applies only to the ClientHello it was taken on."""
+    context = FilterContext(holder_for(tmp_path, None), FailSafe(), Clock(dt.datetime(2026, 11, 23, 9)))
+    gate = TlsGate(context)
+    with taddons.context() as tctx:
+        data = hello(tctx, TEACHER, python_client_hello("allowed.test"), "allowed.test")
+        nextlayer = mlayer.NextLayer(data.context)
+        nextlayer.events.append(mevents.DataReceived(data.context.client, python_client_hello("allowed.test")))
+        assert gate.early_layer(nextlayer) is EarlyOutcome.LATER  # a teacher: intercepted
+        other = ClientHelloData(data.context, ClientHello(python_client_hello("blocked.test")[9:]))
+        gate.tls_clienthello(other)
+    assert gate.counts == {**gate.counts, "intercepted": 2}  # decided (and counted) again: blocked, intercepted
