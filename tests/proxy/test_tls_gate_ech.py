@@ -17,6 +17,7 @@ from mitmproxy.test import taddons, tflow
 from mitmproxy.tls import ClientHello, ClientHelloData, TlsData
 from OpenSSL import SSL
 
+from classgate.metrics.registry import Metrics
 from classgate.proxy.addons.early_layer import EarlyOutcome
 from classgate.proxy.addons.tls_gate import ECH_EXTENSION, TlsGate, hides_destination
 from classgate.proxy.addons.usage_metrics import UsageMetrics
@@ -63,6 +64,15 @@ class EchEvents:
         return lambda *args: None
 
 
+def counted_gate(tmp_path: Path, ech: str | None) -> tuple[TlsGate, Metrics, EchEvents]:
+    """A TLS gate on the test policy (with `tls.ech`), counting into its own metrics and ECH events."""
+    metrics = gateway_metrics(process_metrics=False)
+    events = EchEvents()
+    context = FilterContext(holder_for(tmp_path, ech), FailSafe(metrics), Clock(dt.datetime(2026, 11, 23, 9)),
+                            verdicts=UsageMetrics(metrics), events=events)
+    return TlsGate(context), metrics, events
+
+
 CASES = [
     # (why, client, SNI, ECH extension (None: none), tls.ech, mode, counted as ECH)
     ("real ECH, inspected: intercepted for the outer name", TEACHER, "cloudflare-ech.com", OUTER, None,
@@ -88,11 +98,7 @@ CASES = [
                          ids=[c[0] for c in CASES])
 def test_ech_decisions(tmp_path: Path, why: str, client: str, sni: str, kind: int | None, ech: str | None,
                        mode: str, counted: bool) -> None:
-    metrics = gateway_metrics(process_metrics=False)
-    events = EchEvents()
-    context = FilterContext(holder_for(tmp_path, ech), FailSafe(metrics), Clock(dt.datetime(2026, 11, 23, 9)),
-                            verdicts=UsageMetrics(metrics), events=events)
-    gate = TlsGate(context)
+    gate, metrics, events = counted_gate(tmp_path, ech)
     record = ech_client_hello(sni, kind=kind) if kind is not None else python_client_hello(sni)
     with taddons.context() as tctx:
         data = hello(tctx, client, record, sni)
@@ -136,11 +142,7 @@ def test_the_early_decision_is_the_clienthello_decision(tmp_path: Path, why: str
                                                          counted: bool) -> None:
     """The same table through the layer decision (proxy/addons/early_layer.py): a passthrough is relayed there,
     anything else is applied by the TLS layer's tls_clienthello without a second decision or count."""
-    metrics = gateway_metrics(process_metrics=False)
-    events = EchEvents()
-    context = FilterContext(holder_for(tmp_path, ech), FailSafe(metrics), Clock(dt.datetime(2026, 11, 23, 9)),
-                            verdicts=UsageMetrics(metrics), events=events)
-    gate = TlsGate(context)
+    gate, metrics, events = counted_gate(tmp_path, ech)
     record = ech_client_hello(sni, kind=kind) if kind is not None else python_client_hello(sni)
     with taddons.context() as tctx:
         data = hello(tctx, client, record, sni)
@@ -182,8 +184,7 @@ def _handshake_records(handshake: bytes) -> bytes:
 )
 def test_the_early_decision_waits_or_leaves_it_to_the_tls_layer(tmp_path: Path, why: str, first_bytes,
                                                                 outcome: EarlyOutcome) -> None:
-    context = FilterContext(holder_for(tmp_path, None), FailSafe(), Clock(dt.datetime(2026, 11, 23, 9)))
-    gate = TlsGate(context)
+    gate, _, _ = counted_gate(tmp_path, None)
     with taddons.context() as tctx:
         data = hello(tctx, GUEST, python_client_hello("allowed.test"), "allowed.test")
         nextlayer = mlayer.NextLayer(data.context)
@@ -195,8 +196,7 @@ def test_the_early_decision_waits_or_leaves_it_to_the_tls_layer(tmp_path: Path, 
 
 def test_a_different_clienthello_in_the_tls_layer_is_decided_again(tmp_path: Path) -> None:
     """Defensive: the remembered decision applies only to the ClientHello it was taken on."""
-    context = FilterContext(holder_for(tmp_path, None), FailSafe(), Clock(dt.datetime(2026, 11, 23, 9)))
-    gate = TlsGate(context)
+    gate, _, _ = counted_gate(tmp_path, None)
     with taddons.context() as tctx:
         data = hello(tctx, TEACHER, python_client_hello("allowed.test"), "allowed.test")
         nextlayer = mlayer.NextLayer(data.context)
