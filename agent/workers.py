@@ -72,24 +72,27 @@ class ReadyReport:
     """A worker's addon: says the worker listens (the report file, once servers are up), and stops the
     worker when its supervisor is gone, so a killed supervisor leaves no proxy holding the port.
 
-    It also closes a gap the other workers do not have: the policy files may change between this worker's
-    load and the start of its file watcher (which takes the files as they are then as its baseline), while
-    the workers before it already listen and see the change. `loaded` is the files as loaded; a difference
-    at `running` reloads."""
+    Without a file watcher (`classgate_reload_interval_ms=0`) it also closes a gap the other workers do not
+    have: the policy files may change while this worker starts, when the workers before it already listen
+    and reload on SIGHUP; a difference from the files as its policy was read (`holder.files_as_loaded`)
+    reloads at `running`. With a watcher, the watcher's first look does the same."""
 
-    def __init__(self, spec: WorkerSpec, gateway: Gateway, loaded: tuple[tuple[str, int, int], ...]) -> None:
+    def __init__(self, spec: WorkerSpec, gateway: Gateway) -> None:
         self.spec = spec
         self.gateway = gateway
-        self.loaded = loaded
         self._tasks: set[asyncio.Task[object]] = set()
 
     def running(self) -> None:
-        from classgate.proxy.addons.policy_source import snapshot, watched_paths
+        from mitmproxy import ctx
+
+        from classgate.proxy.policy_files import snapshot
 
         loop = asyncio.get_running_loop()
-        if snapshot(watched_paths(self.gateway.holder)) != self.loaded:
+        holder = self.gateway.holder
+        if (ctx.options.classgate_reload_interval_ms <= 0 and holder.files_as_loaded
+                and snapshot(holder.watched_paths()) != holder.files_as_loaded):
             log.info("classgate: worker %d: the policy files changed while it started: reloading", self.spec.index)
-            self._tasks.add(loop.create_task(self.gateway.holder.reload(), name="classgate-worker-catch-up"))
+            self._tasks.add(loop.create_task(holder.reload(), name="classgate-worker-catch-up"))
         server = self.gateway.metrics_server
         doc = {"pid": os.getpid(), "metrics": server.port if server is not None else None}
         atomic_write(self.spec.report, json.dumps(doc).encode())
@@ -172,7 +175,6 @@ def worker_main() -> int:
     """A worker: build the gateway from the spec on stdin, serve it on the shared port until stopped."""
     from classgate.agent.master import MasterError, log_times_in, run_master, serve_gateway
     from classgate.policies import PolicyError
-    from classgate.proxy.addons.policy_source import snapshot, watched_paths
     from classgate.proxy.ca import CaError
 
     spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read())
@@ -190,7 +192,6 @@ def worker_main() -> int:
     except (CaError, GatewayError, OSError) as e:
         print(f"{name}: {e}", file=sys.stderr)
         return 1
-    loaded = snapshot(watched_paths(gateway.holder))
     gateway.metrics.topsites.share_key(spec.topsites_key)
     policy = gateway.policy
     if policy is not None:
@@ -199,7 +200,7 @@ def worker_main() -> int:
     extra: list[object] = []
     if names is not None and spec.index != 0:
         extra.append(NamesFeed(names, socket_path(run_dir, spec.index)))  # before the report: ready to learn
-    extra.append(ReadyReport(spec, gateway, loaded))
+    extra.append(ReadyReport(spec, gateway))
     if spec.index != 0 and spec.config.sync is not None:
         from classgate.agent.sync.gateway_addon import SyncAddon
 

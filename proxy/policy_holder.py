@@ -18,6 +18,7 @@ from typing import Final, Literal, Protocol, get_args
 
 from classgate.policies import Policy, PolicyError, Problem, load_policy
 from classgate.proxy.last_good import KeptPolicy, LastGood
+from classgate.proxy.policy_files import Snapshot, as_loaded, policy_files, snapshot
 from classgate.proxy.policy_status import FallbackStatus, PolicyStatus, RejectedStatus, bounded, write_status
 from classgate.proxy.precompile import precompile
 
@@ -73,6 +74,9 @@ class PolicyHolder:
         # Where policy.json says what is enforced (proxy/policy_status.py); None: not written (tests, the bench).
         self.status_dir = Path(status_dir) if status_dir else None
         self.rejected: RejectedStatus | None = None
+        # The running policy's files as they were when it was read (proxy/policy_files.py): the watcher's and
+        # a starting worker's baseline. Empty until a policy is loaded from files.
+        self.files_as_loaded: Snapshot = ()
         self.policy: Policy | None = None
         self.loaded_at = 0.0
         self.generation = 0  # bumped on every successful swap; the file watcher compares it
@@ -100,6 +104,7 @@ class PolicyHolder:
         when there is none."""
         if self.policy_path is None:
             raise PolicyError([Problem("<policy>", 0, 0, "no policy file given")])
+        before_reading = snapshot(self._sources(self.policy_path, self.overlay_path))
         try:
             policy = load_policy(self.policy_path, overlay=self.overlay_path, cache_dir=self.cache_dir)
         except (PolicyError, OSError) as e:
@@ -114,9 +119,19 @@ class PolicyHolder:
                 "is fixed:\n  %s", self.policy_path, info.policy_path, info.version,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(info.saved_at)), "\n  ".join(problems))
             self._swap(policy, reload=False)
+            self.files_as_loaded = as_loaded(before_reading, snapshot(self.watched_paths()))
             return policy
         self._swap(policy, reload=False)
+        self.files_as_loaded = as_loaded(before_reading, snapshot(self.watched_paths()))
         return policy
+
+    def watched_paths(self) -> list[Path]:
+        """The policy file, the overlay and every list file the running policy was compiled from."""
+        return policy_files(self.policy_path, self.overlay_path, self.policy)
+
+    @staticmethod
+    def _sources(policy_path: Path, overlay_path: Path | None) -> list[Path]:
+        return [p for p in (policy_path, overlay_path) if p is not None]
 
     async def reload(self, policy_path: Path | None = None, overlay_path: Path | None = None) -> bool:
         """Compile off the event loop and swap on success; on failure keep the running policy."""
@@ -127,6 +142,7 @@ class PolicyHolder:
                 log.error("policy reload skipped: no policy file configured")
                 return False
             started = time.perf_counter()
+            before_reading = await asyncio.to_thread(snapshot, self._sources(path, overlay))
             try:
                 if self.isolate_compile and self.cache_dir is not None:
                     problems = await precompile(path, overlay, self.cache_dir)
@@ -145,7 +161,9 @@ class PolicyHolder:
                 self.source = "sync"  # only the Department sync hands over a new policy file
             self.policy_path, self.overlay_path = path, overlay
             old = self.policy
+            after_loading = await asyncio.to_thread(snapshot, policy_files(path, overlay, policy))
             self._swap(policy)
+            self.files_as_loaded = as_loaded(before_reading, after_loading)
             log.info(
                 "policy reloaded: %s version %s (was %s) in %.2f s",
                 policy.name,

@@ -9,43 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-from collections.abc import Iterable
 from pathlib import Path
 
 from mitmproxy import ctx, exceptions
 from mitmproxy.addonmanager import Loader
 
 from classgate.policies import PolicyError
-from classgate.policies.index.build import included_list_files
+from classgate.proxy.policy_files import snapshot
 from classgate.proxy.policy_holder import PolicyHolder
 
 log = logging.getLogger(__name__)
 
 DEFAULT_RELOAD_INTERVAL_MS = 2000
-
-
-def watched_paths(holder: PolicyHolder) -> list[Path]:
-    """The policy file, the overlay and every list file the running policy was compiled from."""
-    paths: list[Path] = [p for p in (holder.policy_path, holder.overlay_path) if p is not None]
-    doc = getattr(holder.policy, "document", None)
-    if doc is not None:
-        paths.extend(doc.files)
-        paths.extend(included_list_files(doc, missing="keep"))
-    return list(dict.fromkeys(paths))
-
-
-def snapshot(paths: Iterable[Path]) -> tuple[tuple[str, int, int], ...]:
-    """(path, mtime_ns, size) of each file; a missing file counts as a change too."""
-    out = []
-    for p in paths:
-        try:
-            st = os.stat(p)
-            out.append((str(p), st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((str(p), -1, -1))
-    return tuple(out)
 
 
 class PolicySource:
@@ -127,16 +103,17 @@ class PolicySource:
         task.add_done_callback(self._reload_tasks.discard)
 
     async def _watch(self) -> None:
+        # The baseline is the files as the running policy was read from them (policy_files.as_loaded), not as
+        # they are now: an edit made since (while this process was still starting) is a change.
         seen_gen = self.holder.generation
-        seen = await asyncio.to_thread(snapshot, watched_paths(self.holder))
+        seen = self.holder.files_as_loaded or await asyncio.to_thread(snapshot, self.holder.watched_paths())
         while True:
             await asyncio.sleep(ctx.options.classgate_reload_interval_ms / 1000)
             if self.holder.generation != seen_gen:
-                # Someone else (SIGHUP, the sync) swapped the policy: its files are the new baseline.
+                # Someone else (SIGHUP, the sync) swapped the policy: its files, as read, are the new baseline.
                 seen_gen = self.holder.generation
-                seen = await asyncio.to_thread(snapshot, watched_paths(self.holder))
-                continue
-            now = await asyncio.to_thread(snapshot, watched_paths(self.holder))
+                seen = self.holder.files_as_loaded or await asyncio.to_thread(snapshot, self.holder.watched_paths())
+            now = await asyncio.to_thread(snapshot, self.holder.watched_paths())
             if now == seen:
                 continue
             changed = [p for (p, *a), (_, *b) in zip(now, seen) if a != b] if len(now) == len(seen) else []
@@ -147,9 +124,8 @@ class PolicySource:
                 await self.holder.reload()
             except Exception:  # holder.reload logs its own failures; this is the last guard
                 log.exception("policy reload crashed")
+            if self.holder.generation != seen_gen:
+                # Reloaded: its files as read (the lists of the new policy included) are the baseline, so an
+                # edit made during the compile is not missed.
+                seen = self.holder.files_as_loaded or seen
             seen_gen = self.holder.generation
-            paths = watched_paths(self.holder)
-            if [str(p) for p in paths] != [entry[0] for entry in now]:
-                # The new policy reads other lists: they are the baseline now. Otherwise keep the
-                # snapshot taken before compiling, so an edit made during the compile is not missed.
-                seen = await asyncio.to_thread(snapshot, paths)

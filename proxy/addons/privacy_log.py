@@ -24,6 +24,9 @@ _DESTINATION = re.compile(r"\b(for|to) (?!<)[^\s()]+")
 # mitmproxy quotes what a client or server sent, as a bytes literal ("Bad HTTP request line: b'GET http://..."):
 # a destination, a path, a student's search. Everything from the literal on is dropped.
 _BYTES = re.compile(r"""\bb(['"]).*""", re.DOTALL)
+# mitmproxy quotes a ClientHello it cannot parse in hex ("Cannot parse ClientHello: 160301..."): the SNI in it is
+# a destination. Any long hex run goes (16 bytes and more: no address or port is that long).
+_HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
 # "Streaming request to www.example.com." / "Streaming response from ...".
 _STREAMING = re.compile(r"^(Streaming (?:request to|response from)) .*")
 # Some mitmproxy messages put the peer's address in the text ("10.1.2.3:5555: Bad HTTP request").
@@ -43,6 +46,8 @@ class ClientAddressFilter(logging.Filter):
                 redacted = _DESTINATION.sub(r"\1 <host>", redacted)
             if "b'" in redacted or 'b"' in redacted:
                 redacted = _BYTES.sub("<what was sent>", redacted)
+            if len(redacted) > 32:
+                redacted = _HEX.sub("<what was sent>", redacted)
             if redacted.startswith("Streaming "):
                 redacted = _STREAMING.sub(r"\1 <host>.", redacted)
             if redacted != message:

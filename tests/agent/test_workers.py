@@ -84,10 +84,22 @@ def test_connections_spread_over_both_workers_and_one_endpoint_sums_them(gateway
     assert shown.get("allowed.test") == 30, stats
 
 
+def _has_exited(pid: int) -> bool:
+    """True once the process holds no sockets: gone, or a zombie waiting for its supervisor."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
 def test_a_killed_worker_is_replaced_while_requests_keep_being_answered(gateway):
     before = reports(gateway.state_dir)
     victim = before[1]["pid"]
     os.kill(victim, signal.SIGKILL)
+    # SIGKILL is delivered asynchronously: until the victim has exited, its listening socket still takes
+    # its share of new connections, and those are the "open connections" a dead worker loses.
+    wait_for(lambda: _has_exited(victim), 10, "the killed worker to exit")
     answered = [curl(gateway.url, "http://allowed.test/", source=TEACHER).status for _ in range(20)]
     assert answered == [200] * 20
     after = wait_for(lambda: (r := reports(gateway.state_dir)).get(1, {}).get("pid") not in (None, victim) and r,

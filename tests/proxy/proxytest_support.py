@@ -148,9 +148,22 @@ class ProxyProcess:
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         try:
             wait_port(self.port, self.proc, timeout=60)
+            self._wait_for_every_worker(extra or [])
         except Exception:  # noqa: BLE001 - re-raised with the proxy's output
             self.stop()
             raise RuntimeError(f"proxy did not start:\n{self.output()}") from None
+
+    def _wait_for_every_worker(self, extra: list[str]) -> None:
+        """The port opens with the first worker; a test that edits the policy or counts on every worker must
+        not start before the others have loaded (the supervisor prints `workers:` once all of them listen)."""
+        count = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else os.cpu_count() or 1
+        if count == 1:
+            return
+        deadline = time.monotonic() + 60
+        while "workers:" not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the workers did not all start")
+            time.sleep(0.05)
 
     @property
     def url(self) -> str:

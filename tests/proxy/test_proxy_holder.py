@@ -69,3 +69,45 @@ def test_sync_reload_marks_the_source(tmp_path, policy_file):
     assert h.source == "file"
     assert asyncio.run(h.reload(policy_path=other)) is True
     assert (h.source, h.policy_path) == ("sync", other)
+
+
+def _edit_while_reading(monkeypatch, policy_file) -> None:
+    """The admin saves the policy file just after the holder has read it (the load is still running)."""
+    import classgate.proxy.policy_holder as holder_module
+
+    real = holder_module.load_policy
+
+    def load_then_edit(*args, **kwargs):
+        policy = real(*args, **kwargs)
+        policy_file.write_text(TEST_POLICY.replace("[blocked.test]", "[blocked.test, edited.test]"),
+                               encoding="utf-8")
+        return policy
+
+    monkeypatch.setattr(holder_module, "load_policy", load_then_edit)
+
+
+@pytest.mark.parametrize("how", ["load", "reload"])
+def test_an_edit_made_while_the_policy_is_read_is_a_change_to_watch(tmp_path, policy_file, monkeypatch, how):
+    """The baseline is the files as read (proxy/policy_files.py), not as they are once the load is done: a worker
+    still starting when the admin saves would otherwise enforce the old policy until the next edit."""
+    from classgate.proxy.policy_files import snapshot
+
+    h = PolicyHolder(policy_file, cache_dir=tmp_path / "compiled", isolate_compile=False)
+    if how == "reload":
+        h.load()
+        policy_file.write_text(TEST_POLICY.replace("[blocked.test]", "[blocked.test, first.test]"), encoding="utf-8")
+    _edit_while_reading(monkeypatch, policy_file)
+    if how == "load":
+        h.load()
+    else:
+        assert asyncio.run(h.reload()) is True
+    assert h.policy.decide("http://edited.test/", client="127.0.0.3").action == "allow"  # read before the edit
+    assert h.files_as_loaded and snapshot(h.watched_paths()) != h.files_as_loaded
+
+
+def test_files_as_loaded_equal_the_files_when_nothing_changed(tmp_path, policy_file):
+    from classgate.proxy.policy_files import snapshot
+
+    h = PolicyHolder(policy_file, cache_dir=tmp_path / "compiled", isolate_compile=False)
+    h.load()
+    assert snapshot(h.watched_paths()) == h.files_as_loaded  # no reload for nothing

@@ -35,6 +35,9 @@ REFUSED = ("Client TLS handshake failed. The client may not trust the proxy's ce
          logging.INFO, "Client closed connection before completing request headers: <what was sent>", False),
         (logging.INFO, "Streaming request to casino.example.", logging.INFO, "Streaming request to <host>.",
          False),
+        # mitmproxy quotes a ClientHello it cannot parse in hex, SNI included.
+        (logging.WARNING, "Client TLS handshake failed. Cannot parse ClientHello: 16030100" + b"casino.example".hex(),
+         logging.WARNING, "Client TLS handshake failed. Cannot parse ClientHello: <what was sent>", False),
         (logging.INFO, "Streaming response from casino.example.", logging.INFO,
          "Streaming response from <host>.", False),
         (logging.WARNING, UNTRUSTED.format("www.example.vn"), logging.WARNING, UNTRUSTED.format("<host>"), False),
