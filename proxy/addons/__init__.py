@@ -10,6 +10,7 @@ from classgate.proxy.addons.privacy_log import PrivacyLog
 from classgate.proxy.addons.request_filter import RequestFilter
 from classgate.proxy.addons.request_syntax_gate import RequestSyntaxGate
 from classgate.proxy.addons.safesearch_rewrite import SafeSearchRewrite
+from classgate.proxy.addons.socket_closer import SocketCloser
 from classgate.proxy.addons.tcp_gate import TcpGate
 from classgate.proxy.addons.tls_gate import TlsGate
 from classgate.proxy.addons.upstream_guard import UpstreamGuard
@@ -56,6 +57,8 @@ def components(context: FilterContext, counter: UsageMetrics | None = None,
         # After the gates (which may refuse a connection first): every upstream connection is resolved by
         # the gateway, refused if it reaches the gateway itself, and pinned to the address checked.
         UpstreamGuard(context, context.local, context.names),
+        # When a connection is gone: closes the socket mitmproxy may have left open (Python 3.12+).
+        SocketCloser(),
     ]
     if counter is not None:
         # Last: counts what the others decided (the verdicts on finished flows).
@@ -65,7 +68,7 @@ def components(context: FilterContext, counter: UsageMetrics | None = None,
 
 __all__ = [
     "CaPage", "Classgate", "GatewayDns", "PolicySource", "PrivacyLog", "RequestFilter", "RequestSyntaxGate", "SafeSearchRewrite",
-    "TcpGate",
+    "SocketCloser", "TcpGate",
     "TlsGate", "UpstreamGuard", "UsageMetrics",
     "components", "default_addons",
 ]

@@ -70,6 +70,7 @@ ON_ERROR: dict[str, tuple[OnError, FailStage | None]] = {
     "server_connect": (OnError.FAIL_CONNECTION, "connect"),
     "server_connected": (OnError.LOG, None),
     "server_connect_error": (OnError.LOG, None),
+    "server_disconnected": (OnError.LOG, None),
     # The TLS gate catches its own errors and refuses the connection itself; a raise that still escapes
     # is counted and re-raised, which makes mitmproxy fail that handshake.
     "tls_clienthello": (OnError.RAISE, "tls"),
