@@ -18,6 +18,7 @@ from classgate.metrics import Metrics, MetricsServer
 from classgate.metrics import server as metrics_server
 from classgate.policies import Policy
 from classgate.proxy.addons import default_addons
+from classgate.proxy.addons.device_limit import DEFAULT_DEVICE_CONNECTIONS
 from classgate.proxy.addons.gateway_dns import GatewayDns, build_gateway_dns
 from classgate.proxy.addons.metrics_endpoint import MetricsEndpoint
 from classgate.proxy.addons.policy_source import DEFAULT_RELOAD_INTERVAL_MS
@@ -81,6 +82,8 @@ class GatewayConfig:
     reload_interval_ms: int = DEFAULT_RELOAD_INTERVAL_MS
     verbose: bool = False
     mitmproxy_options: tuple[str, ...] = ()  # OPTION=VALUE, passed through as given (advanced)
+    # Connections one device may hold open to this process at once (a worker: its share); 0: no limit.
+    device_connections: int = DEFAULT_DEVICE_CONNECTIONS
 
 
 @dataclass
@@ -173,7 +176,8 @@ def build_gateway(config: GatewayConfig, names: NameAddresses | None = None) -> 
         if dns is not None:
             dns.listener.sockets.close()
         raise
-    addons: list[object] = [*default_addons(context, counter, dns), MetricsEndpoint(metrics, server)]
+    addons: list[object] = [*default_addons(context, counter, dns, config.device_connections),
+                             MetricsEndpoint(metrics, server)]
     if config.sync is not None:
         # After the filter: it swaps the policy through the holder, which the filter reads per flow.
         from classgate.agent.sync.gateway_addon import SyncAddon

@@ -92,7 +92,7 @@ class Supervisor:
     def _spawn(self, index: int, failures: int = 0) -> _Worker:
         report = self.run_dir / f"worker-{index}.json"
         report.unlink(missing_ok=True)
-        spec = WorkerSpec(index, worker_config(self.config, index), self._key, report, os.getpid(), self.count,
+        spec = WorkerSpec(index, worker_config(self.config, index, self.count), self._key, report, os.getpid(), self.count,
                           self.config.dns is not None)
         proc = subprocess.Popen([sys.executable, "-m", "classgate.agent.workers"], stdin=subprocess.PIPE)
         assert proc.stdin is not None

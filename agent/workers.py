@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Final
 from classgate.agent.gateway import Gateway, GatewayConfig, GatewayError, build_gateway
 from classgate.agent.worker_names import NamesFeed, PublishingNames, socket_path
 from classgate.policies.atomicfile import atomic_write
+from classgate.proxy.addons.device_limit import worker_share
 from classgate.proxy.address import Address
 from classgate.proxy.name_addresses import NameAddresses
 
@@ -58,13 +59,15 @@ class WorkerSpec:
     resolver_in_gateway: bool  # --dns: worker 0's resolver shares its answers (agent/worker_names.py)
 
 
-def worker_config(config: GatewayConfig, index: int) -> GatewayConfig:
-    """A worker's settings: its own loopback metrics; the DNS listener only in worker 0. (The sync settings
-    stay in all: every worker starts on the installed bundle, but only worker 0 polls, see `worker_main`.)"""
+def worker_config(config: GatewayConfig, index: int, count: int) -> GatewayConfig:
+    """A worker's settings: its own loopback metrics; the DNS listener only in worker 0; its share of the
+    per-device connection limit. (The sync settings stay in all: every worker starts on the installed bundle,
+    but only worker 0 polls, see `worker_main`.)"""
     return dataclasses.replace(
         config,
         metrics=WORKER_LOOPBACK if config.metrics is not None else None,
         dns=config.dns if index == 0 else None,
+        device_connections=worker_share(config.device_connections, count),
     )
 
 

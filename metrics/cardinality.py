@@ -39,6 +39,7 @@ def max_series(vocabulary: L.LabelVocabulary, categories: int, groups: int, *, s
         "classgate_decision_duration_seconds": len(DECISION_BUCKETS) + 1 + 2,  # buckets, +Inf, _sum, _count
         "classgate_policy_reloads_total": len(L.RELOAD_RESULTS),
         "classgate_tls_ech_connections_total": len(vocabulary.tls_modes) + 1,
+        "classgate_connections_refused_total": len(L.CONNECTION_REFUSALS),  # no caller-given value
         # The gateway's resolver: queries like requests; the rest closed sets, present from the start.
         "classgate_dns_queries_total": per_request,
         "classgate_dns_special_answers_total": len(vocabulary.dns_special_answers) + 1,
@@ -83,6 +84,7 @@ def typical_series(vocabulary: L.LabelVocabulary, categories: int, groups: int, 
         + fixed["classgate_decision_duration_seconds"]
         + fixed["classgate_policy_reloads_total"]
         + len(vocabulary.tls_modes)  # ECH connections
+        + len(L.CONNECTION_REFUSALS)  # connections refused, at 0 from the start
         + per_request  # DNS queries (a gateway with --dns; 0 without it)
         + len(vocabulary.dns_special_answers)
         + len(vocabulary.dns_stripped_types)

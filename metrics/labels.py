@@ -19,6 +19,8 @@ from typing import Final
 
 OTHER: Final = "other"
 RELOAD_RESULTS: Final = ("succeeded", "rejected")
+# Why the gateway closed a connection before reading from it (proxy/addons/device_limit.py).
+CONNECTION_REFUSALS: Final = ("device_limit",)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,12 @@ class Metrics:
             "handling: intercepted (inspected groups), refused, passed through (tls.ech: allow).",
             "mode", v.tls_modes,
         )
+        self.connections_refused = LabelledCounter(
+            "classgate_connections_refused",
+            "Connections the gateway closed before reading from them: device_limit, a device already had its "
+            "limit of connections open (classgate run --device-connections).",
+            "reason", L.CONNECTION_REFUSALS,
+        )
         # The gateway's resolver (classgate run --dns).
         self.dns_queries = DnsQueryCounter()
         self.dns_special = LabelledCounter(
@@ -104,6 +110,7 @@ class Metrics:
         # Warn-and-continue and quotas (proxy/warn.py).
         self.student = StudentCounters()
         for counter in (self.tls, self.safesearch, self.filter_errors, self.malformed, self.reloads, self.tls_ech,
+                        self.connections_refused,
                         self.dns_queries, self.dns_special, self.dns_stripped, self.dns_failures, self.dns_cache,
                         self.student):
             r.register(counter)
@@ -169,6 +176,10 @@ class Metrics:
     def record_malformed(self, part: str) -> None:
         """A request refused as malformed (400) before any decision; `part` says what was wrong."""
         self.malformed.inc(part)
+
+    def record_device_limit(self) -> None:
+        """A connection closed at once: its device already had its limit of connections open."""
+        self.connections_refused.inc("device_limit")
 
     def record_tls_ech(self, mode: str) -> None:
         """A ClientHello with real ECH behind a known front: "intercepted" | "refused" | "passthrough"."""

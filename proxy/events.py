@@ -1,4 +1,5 @@
-"""Events counted outside the verdict sink: the gateway's resolver and Encrypted Client Hello at the TLS gate.
+"""Events counted outside the verdict sink: the gateway's resolver, Encrypted Client Hello at the TLS gate, and
+connections refused for a device's limit.
 
 Neither has an HTTP flow to record a verdict on, so the components call an `EventRecorder` directly with
 plain strings from the closed sets in classgate.proxy.dns.vocabulary and classgate.proxy.verdict; the real one
@@ -32,6 +33,9 @@ class EventRecorder(Protocol):
     def record_tls_ech(self, mode: TlsMode) -> None:
         """A ClientHello with real ECH behind a known front, and how it was handled."""
 
+    def record_device_limit(self) -> None:
+        """A connection closed before reading from it: its device already had its limit open."""
+
 
 class NoEvents:
     """A gateway without metrics."""
@@ -52,4 +56,7 @@ class NoEvents:
         pass
 
     def record_tls_ech(self, mode: TlsMode) -> None:
+        pass
+
+    def record_device_limit(self) -> None:
         pass

@@ -26,6 +26,7 @@ from classgate.agent.port_claim import PortClaimError, claim_port
 from classgate.agent.sync.loop import PollSettings
 from classgate.metrics import server as metrics_server
 from classgate.policies import PolicyError
+from classgate.proxy.addons.device_limit import DEFAULT_DEVICE_CONNECTIONS
 from classgate.proxy.address import Address, parse_address
 from classgate.proxy.ca import CaError
 from classgate.proxy.clock import Clock, ClockError
@@ -128,6 +129,15 @@ def _address(spec: str, what: str) -> Address:
     help="DNS queries per second each device may send (bursts of 4x); more are dropped.",
 )
 @click.option(
+    "--device-connections",
+    type=click.IntRange(min=0),
+    default=DEFAULT_DEVICE_CONNECTIONS,
+    show_default=True,
+    metavar="N",
+    help="Connections one device may hold open to the gateway at once; past that its new ones are closed "
+    "at once (0: no limit). Raise it for an access point that puts many devices behind one address (NAT).",
+)
+@click.option(
     "--set",
     "mitm_options",
     multiple=True,
@@ -159,6 +169,7 @@ def run(
     dns_upstream: tuple[str, ...],
     dns_allow: tuple[str, ...],
     dns_rate: float,
+    device_connections: int,
     mitm_options: tuple[str, ...],
     workers: int | None,
     verbose: bool,
@@ -203,6 +214,7 @@ def run(
         clock=clock,
         verbose=verbose,
         mitmproxy_options=mitm_options,
+        device_connections=device_connections,
     )
     count = workers or os.cpu_count() or 1
     try:

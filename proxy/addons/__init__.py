@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from classgate.proxy.addons.ca_page import CaPage
 from classgate.proxy.addons.chain import Classgate
+from classgate.proxy.addons.device_limit import DEFAULT_DEVICE_CONNECTIONS, DeviceConnectionLimit
 from classgate.proxy.addons.gateway_dns import GatewayDns
 from classgate.proxy.addons.policy_source import PolicySource
 from classgate.proxy.addons.privacy_log import PrivacyLog
@@ -19,20 +20,25 @@ from classgate.proxy.context import FilterContext
 
 
 def default_addons(context: FilterContext, counter: UsageMetrics | None = None,
-                   dns: GatewayDns | None = None) -> list[Classgate]:
+                   dns: GatewayDns | None = None,
+                   device_connections: int = DEFAULT_DEVICE_CONNECTIONS) -> list[Classgate]:
     """The classgate addon for mitmproxy: our components, in order, behind one addon (see chain.py).
 
     `counter` is the component that counts (it should also be `context.verdicts`); None: no metrics.
-    `dns`: the gateway's resolver (classgate.proxy.addons.gateway_dns), when `classgate run --dns` asks for it."""
-    return [Classgate(components(context, counter, dns), context.failsafe)]
+    `dns`: the gateway's resolver (classgate.proxy.addons.gateway_dns), when `classgate run --dns` asks for it.
+    `device_connections`: how many connections one device may hold open to this process (0: no limit)."""
+    return [Classgate(components(context, counter, dns, device_connections), context.failsafe)]
 
 
 def components(context: FilterContext, counter: UsageMetrics | None = None,
-               dns: GatewayDns | None = None) -> list[object]:
+               dns: GatewayDns | None = None,
+               device_connections: int = DEFAULT_DEVICE_CONNECTIONS) -> list[object]:
     """Our components, in order: each hook runs on them in list order."""
     addons: list[object] = [
         # Before anything logs: client addresses stay out of INFO-level logs.
         PrivacyLog(),
+        # First to see a connection: one device's connections past its limit are closed before anything else.
+        DeviceConnectionLimit(device_connections, context.events),
         # First to decide: loads the policy from the options before anything decides, watches its files.
         PolicySource(context.holder),
     ]
@@ -67,7 +73,7 @@ def components(context: FilterContext, counter: UsageMetrics | None = None,
 
 
 __all__ = [
-    "CaPage", "Classgate", "GatewayDns", "PolicySource", "PrivacyLog", "RequestFilter", "RequestSyntaxGate", "SafeSearchRewrite",
+    "CaPage", "Classgate", "DeviceConnectionLimit", "GatewayDns", "PolicySource", "PrivacyLog", "RequestFilter", "RequestSyntaxGate", "SafeSearchRewrite",
     "SocketCloser", "TcpGate",
     "TlsGate", "UpstreamGuard", "UsageMetrics",
     "components", "default_addons",

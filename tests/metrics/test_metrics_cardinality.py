@@ -71,6 +71,7 @@ def test_every_combination_stays_within_the_bound(n_categories: int, n_groups: i
     m.observe_decision(0.001)
     m.record_reload(True)
     m.record_reload(False)
+    m.record_device_limit()
     m.sync.record_attempt()
     m.sync.record_success()
     m.sync.set_metadata_expiry(1.0)

@@ -64,6 +64,17 @@ local_services: [127.0.0.50]   # the test origin (tests/proxy/proxytest_origin.p
 """
 
 
+def read_head(sock: socket.socket, limit: int = 65536) -> bytes:
+    """What the peer sends up to the end of an HTTP head (or until it closes, or `limit` bytes): bounded."""
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < limit:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    return head
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

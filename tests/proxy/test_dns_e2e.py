@@ -30,7 +30,15 @@ from tests.proxy.dnstest_support import (
     udp_exchange,
 )
 from tests.proxy.echtest_hello import OUTER, ech_client_hello
-from tests.proxy.proxytest_support import GUEST, STUDENT, TEACHER, TEST_POLICY, ProxyProcess, free_port
+from tests.proxy.proxytest_support import (
+    GUEST,
+    STUDENT,
+    TEACHER,
+    TEST_POLICY,
+    ProxyProcess,
+    free_port,
+    read_head,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -347,12 +355,7 @@ def first_certificate(records: list[tuple[int, bytes]]) -> x509.Certificate | No
 def connect_and_hello(proxy: ProxyProcess, client: str, target: str, record: bytes) -> list[tuple[int, bytes]]:
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=10, source_address=(client, 0)) as sock:
         sock.sendall(f"CONNECT {target}:443 HTTP/1.1\r\nHost: {target}:443\r\n\r\n".encode())
-        reply = b""
-        while b"\r\n\r\n" not in reply:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
+        reply = read_head(sock)
         if not reply.startswith(b"HTTP/1.1 200"):
             return [(0, reply)]
         sock.sendall(record)

@@ -90,7 +90,7 @@ def test_ca_page_is_served_under_a_block_everything_policy(tmp_path):
 def test_components_order_is_the_documented_one(tmp_path):
     counter = UsageMetrics(gateway_metrics(process_metrics=False))
     names = [type(c).__name__ for c in components(FilterContext(PolicyHolder(), FailSafe()), counter)]
-    assert names == ["PrivacyLog", "PolicySource", "RequestSyntaxGate", "CaPage", "TlsGate", "TcpGate", "RequestFilter",
+    assert names == ["PrivacyLog", "DeviceConnectionLimit", "PolicySource", "RequestSyntaxGate", "CaPage", "TlsGate", "TcpGate", "RequestFilter",
                      "SafeSearchRewrite", "UpstreamGuard", "SocketCloser", "UsageMetrics"]
     assert CaPage in {type(c) for c in components(FilterContext(PolicyHolder(), FailSafe()))}
 

@@ -26,7 +26,7 @@ import h2.events
 import pytest
 
 from tests.proxy.proxytest_certs import make_origin_pki
-from tests.proxy.proxytest_support import HERE, ProxyProcess
+from tests.proxy.proxytest_support import HERE, ProxyProcess, read_head
 from tests.proxy.redteam_origins import RecordingOrigin, start_origins
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -130,12 +130,7 @@ def _read(s: socket.socket, timeout: float) -> bytes:
 def connect_tunnel(lab: Lab, client: str, target: str) -> tuple[socket.socket, int]:
     s = socket.create_connection(("127.0.0.1", lab.proxy.port), timeout=10, source_address=(client, 0))
     s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head and len(head) < 65536:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        head += chunk
+    head = read_head(s)
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
     return s, status
 
