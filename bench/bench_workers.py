@@ -11,6 +11,9 @@ much as the gateway. Here the load is native and cheap per request, and the work
 - HTTPS, a new intercepted connection per request: curl (one process, `--parallel`), CONNECT to the origin's
   address, SNI one of the same hosts (`--connect-to`), `Connection: close`, from the teachers' address (an
   inspected group: the gateway makes a certificate and speaks TLS both ways);
+- HTTPS passed through, a new connection per request: the same curl, from the guests' address (not
+  inspected), SNI `localhost` (a passthrough goes only to an address of its SNI name): the gateway decides
+  the ClientHello and relays the bytes; the TLS is curl's and nginx's;
 - origin: nginx, one worker process, a 2 KB body (as bench_proxy's origin).
 The two gateways alternate in `rounds` slices per mode, so machine noise falls on both. Prints req/s, the
 proxy's CPU per request (supervisor and workers, /proc), the load's and the origin's CPU share, and the
@@ -31,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.bench_proxy import (
+    GUEST,
     TEACHER,
     UT1,
     cpu_seconds,
@@ -45,7 +49,7 @@ from bench.proxyload import BODY, make_cert
 
 KINDS = ("classgate", "classgate-w2")  # bench_proxy's names: --workers 1, --workers 2
 LABEL = {"classgate": "1 worker", "classgate-w2": "2 workers"}
-MODES = ("http-keepalive", "https-newconn")
+MODES = ("http-keepalive", "https-newconn", "https-passthrough")
 
 
 @dataclass
@@ -137,17 +141,19 @@ def run_wrk(proxy_port: int, script: Path, concurrency: int, seconds: float) -> 
 
 
 def run_curl(proxy_port: int, work: Path, hosts: list[str], origin_tls: int, concurrency: int,
-             count: int) -> tuple[int, int, float]:
-    """(200 responses, other outcomes, seconds) of `count` HTTPS requests, each on a new connection."""
+             count: int, source: str = TEACHER) -> tuple[int, int, float]:
+    """(200 responses, other outcomes, seconds) of `count` HTTPS requests, each on a new connection, from
+    `source`; a host other than localhost is sent to the origin's address (`connect-to`)."""
     config = work / "curl-urls.txt"
     lines = []
     for i in range(count):
         host = hosts[i % len(hosts)]
-        lines += [f'url = "https://{host}:{origin_tls}/"', 'output = "/dev/null"',
-                  f'connect-to = "{host}:{origin_tls}:127.0.0.1:{origin_tls}"']
+        lines += [f'url = "https://{host}:{origin_tls}/"', 'output = "/dev/null"']
+        if host != "localhost":
+            lines.append(f'connect-to = "{host}:{origin_tls}:127.0.0.1:{origin_tls}"')
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     started = time.monotonic()
-    out = subprocess.run(["curl", "-s", "-k", "--proxy", f"http://127.0.0.1:{proxy_port}", "--interface", TEACHER,
+    out = subprocess.run(["curl", "-s", "-k", "--proxy", f"http://127.0.0.1:{proxy_port}", "--interface", source,
                           "--parallel", "--parallel-immediate", "--parallel-max", str(concurrency),
                           "-H", "Connection: close", "--max-time", "10", "-w", "%{http_code}\\n", "-K", str(config)],
                          capture_output=True, text=True, timeout=300, check=False).stdout
@@ -165,11 +171,14 @@ def one_slice(kind: str, proc: subprocess.Popen, port: int, mode: str, concurren
         ok, errors, took = run_wrk(port, script, concurrency, args.seconds / args.rounds)
     else:
         # A count sized to the slice at the rate the first slice measured (or a first guess).
-        rate = args.newconn_rate.get((kind, concurrency), 120.0 if kind == "classgate" else 200.0)
-        ok, errors, took = run_curl(port, work, hosts, origin_tls, concurrency,
-                                    max(50, int(rate * args.seconds / args.rounds)))
+        guess = (120.0 if kind == "classgate" else 200.0) * (3 if mode == "https-passthrough" else 1)
+        rate = args.newconn_rate.get((kind, mode, concurrency), guess)
+        passthrough = mode == "https-passthrough"
+        ok, errors, took = run_curl(port, work, ["localhost"] if passthrough else hosts, origin_tls, concurrency,
+                                    max(50, int(rate * args.seconds / args.rounds)),
+                                    source=GUEST if passthrough else TEACHER)
         if took:
-            args.newconn_rate[(kind, concurrency)] = ok / took
+            args.newconn_rate[(kind, mode, concurrency)] = ok / took
     return Slice(ok, took, cpu_seconds(proc.pid) - proxy0, _children_cpu() - load0,
                  cpu_seconds(nginx.pid) - origin0, errors)
 
@@ -229,6 +238,15 @@ def main() -> None:
                 r = results[(kind, mode, c)]
                 print(f"| {mode} | {c} | {LABEL[kind]} | {r.rate:.0f} | {1000 * r.proxy_cpu / max(r.ok, 1):.2f} | "
                       f"{r.proxy_cpu / r.seconds:.2f} | {(r.load_cpu + r.origin_cpu) / r.seconds:.2f} | {r.errors} |")
+    if "https-newconn" in modes and "https-passthrough" in modes:
+        for c in concurrencies:
+            for kind in KINDS:
+                inter, passed = results[(kind, "https-newconn", c)], results[(kind, "https-passthrough", c)]
+                cpu_inter = inter.proxy_cpu / max(inter.ok, 1)
+                cpu_passed = passed.proxy_cpu / max(passed.ok, 1)
+                print(f"passthrough / intercepted new connections, {LABEL[kind]} c={c}: "
+                      f"{passed.rate / max(inter.rate, 1e-9):.2f}x by rate, "
+                      f"{cpu_inter / max(cpu_passed, 1e-12):.2f}x by proxy CPU per connection")
     for mode in modes:
         for c in concurrencies:
             one, two = results[("classgate", mode, c)], results[("classgate-w2", mode, c)]
