@@ -104,7 +104,7 @@ class PolicyHolder:
         when there is none."""
         if self.policy_path is None:
             raise PolicyError([Problem("<policy>", 0, 0, "no policy file given")])
-        before_reading = snapshot(self._sources(self.policy_path, self.overlay_path))
+        before_reading = snapshot(policy_files(self.policy_path, self.overlay_path, None))
         try:
             policy = load_policy(self.policy_path, overlay=self.overlay_path, cache_dir=self.cache_dir)
         except (PolicyError, OSError) as e:
@@ -129,10 +129,6 @@ class PolicyHolder:
         """The policy file, the overlay and every list file the running policy was compiled from."""
         return policy_files(self.policy_path, self.overlay_path, self.policy)
 
-    @staticmethod
-    def _sources(policy_path: Path, overlay_path: Path | None) -> list[Path]:
-        return [p for p in (policy_path, overlay_path) if p is not None]
-
     async def reload(self, policy_path: Path | None = None, overlay_path: Path | None = None) -> bool:
         """Compile off the event loop and swap on success; on failure keep the running policy."""
         async with self._lock:  # one compile at a time: a burst of edits must not race
@@ -142,7 +138,7 @@ class PolicyHolder:
                 log.error("policy reload skipped: no policy file configured")
                 return False
             started = time.perf_counter()
-            before_reading = await asyncio.to_thread(snapshot, self._sources(path, overlay))
+            before_reading = await asyncio.to_thread(snapshot, policy_files(path, overlay, None))
             try:
                 if self.isolate_compile and self.cache_dir is not None:
                     problems = await precompile(path, overlay, self.cache_dir)

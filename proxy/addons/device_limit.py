@@ -8,8 +8,10 @@ descriptors or memory, and every other device in the school with it. A browser n
 before any byte is read; its open ones, and everybody else's, carry on.
 
 The count is per client address as the proxy sees it (a classroom access point that NATs its devices is one
-address: raise the limit for it, `classgate run --device-connections`). With several workers each counts
-its own connections against its share of the limit (the kernel spreads a device's connections over them).
+address: raise the limit for it, `classgate run --device-connections`). An IPv6 device that makes up many
+addresses in its /64 gets the limit for each: a school's devices share their /64, so the prefix cannot be the
+device. With several workers each counts its own connections against its share of the limit (the kernel
+spreads a device's connections over them).
 The addresses stay in memory only, for as long as they have connections open; they are never logged or
 exported (the refusals are counted without them).
 """
@@ -40,6 +42,10 @@ def worker_share(limit: int, workers: int) -> int:
     return 0 if limit <= 0 else max(1, math.ceil(limit / max(1, workers)))
 
 
+def _device(client: connection.Client) -> str:
+    return str(client.peername[0]) if client.peername else ""
+
+
 class DeviceConnectionLimit:
     def __init__(self, limit: int, events: EventRecorder, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
@@ -50,7 +56,7 @@ class DeviceConnectionLimit:
         self._last_log: float | None = None
 
     def client_connected(self, client: connection.Client) -> None:
-        device = client.peername[0] if client.peername else ""
+        device = _device(client)
         held = self._open.get(device, 0) + 1
         self._open[device] = held  # counted whether refused or not: client_disconnected follows either way
         if self.limit > 0 and held > self.limit:
@@ -59,7 +65,7 @@ class DeviceConnectionLimit:
             self._say_refused()
 
     def client_disconnected(self, client: connection.Client) -> None:
-        device = client.peername[0] if client.peername else ""
+        device = _device(client)
         held = self._open.get(device, 0) - 1
         if held > 0:
             self._open[device] = held
