@@ -10,8 +10,9 @@ run --workers 2`: two workers on one port). Proxy CPU is the process tree's (sup
 
 Per proxy and mode, a bounded run (--seconds) at each concurrency: HTTP keep-alive, HTTPS keep-alive
 (intercepted), HTTPS with a new connection per request (intercepted), HTTPS passthrough (new
-connection per request, SNI localhost; classgate: a group without the school CA; bare: --ignore-hosts). Prints
-req/s, p50/p99 latency and classgate/bare ratios. Then the reload check: classgate under HTTP load
+connection per request, SNI localhost; classgate: a group without the school CA; bare: --ignore-hosts),
+passthrough downloads (keep-alive passthrough connections, each request 1 MiB: req/s is MiB/s, CPU per
+request is per MiB). Prints req/s, p50/p99 latency and classgate/bare ratios. Then the reload check: classgate under HTTP load
 while its policy is reloaded (same lists: index from cache; changed lists: full recompile), with a
 loop-lag probe in the proxy process (bench/proxy_looplag_probe.py): the longest event-loop stall and
 the requests that failed during each reload.
@@ -42,7 +43,7 @@ from bench.proxyload import Result, load, make_cert, run_origin
 UT1 = REPO.parent / "shared" / "data" / "ut1"
 BIN = Path(sys.executable).parent
 TEACHER, GUEST = "127.0.0.2", "127.0.0.4"
-MODES = ("http-keepalive", "https-keepalive", "https-newconn", "https-passthrough")
+MODES = ("http-keepalive", "https-keepalive", "https-newconn", "https-passthrough", "passthrough-bulk")
 PROXIES = ("bare", "classgate", "classgate-mitmdump", "classgate-w2")
 HARMFUL = ("adult", "gambling", "malware", "phishing", "agressif", "drogue", "hacking", "warez", "dating",
            "mixed_adult", "cryptojacking")
@@ -177,6 +178,8 @@ def one_run(proc: subprocess.Popen, port: int, mode: str, c: int, ports, hosts, 
         # connection through only to an address of its SNI name (proxy/addons/tls_gate.py). The lookup is
         # cached (60 s), as it mostly is on a gateway where the same sites come back all day.
         r = asyncio.run(load("https-newconn", port, (ports[0], ports[2]), ["localhost"], GUEST, c, seconds, ready))
+    elif mode == "passthrough-bulk":
+        r = asyncio.run(load("https-bulk", port, (ports[0], ports[2]), ["localhost"], GUEST, c, seconds, ready))
     else:
         r = asyncio.run(load(mode, port, (ports[0], ports[1]), hosts, TEACHER, c, seconds, ready))
     return r, cpu_seconds(proc.pid) - cpu0[0]

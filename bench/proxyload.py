@@ -17,6 +17,11 @@ BODY = b"x" * 2048
 RESPONSE = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
 )
+BULK_BYTES = 1024 * 1024  # GET /bulk: a download, where a relay's cost is per chunk, not per connection
+BULK_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: "
+    + str(BULK_BYTES).encode() + b"\r\n\r\n" + b"z" * BULK_BYTES
+)
 
 
 def make_cert(directory: Path) -> tuple[Path, Path]:
@@ -49,7 +54,7 @@ async def _serve_client(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
             # Requests carry no body in this benchmark.
-            writer.write(RESPONSE)
+            writer.write(BULK_RESPONSE if head.startswith(b"GET /bulk ") else RESPONSE)
             if b"connection: close" in head.lower():
                 break
             await writer.drain()
@@ -124,7 +129,8 @@ async def _connect(proxy_port: int, source: str, origin_port: int, sni: str, tls
 
 async def load(mode: str, proxy_port: int, origin_ports: tuple[int, int], hosts: list[str], source: str,
                concurrency: int, seconds: float, on_ready=None) -> Result:
-    """mode: http-keepalive | https-keepalive | https-newconn (each request on a new connection).
+    """mode: http-keepalive | https-keepalive | https-newconn (each request on a new connection) | https-bulk
+    (https-keepalive, each request a BULK_BYTES download).
 
     Keep-alive modes open their connections first (one request each, not counted), then call
     `on_ready()` and start the clock: the measured slice holds requests only, no handshakes."""
@@ -133,6 +139,8 @@ async def load(mode: str, proxy_port: int, origin_ports: tuple[int, int], hosts:
     tls = _client_tls()
     stop = float("inf")
     counter = iter(range(10**9))
+    path = "/bulk" if mode == "https-bulk" else "/p"
+    keepalive = ("http-keepalive", "https-keepalive", "https-bulk")
     ready = asyncio.Event()
     pending = [concurrency]
 
@@ -145,7 +153,7 @@ async def load(mode: str, proxy_port: int, origin_ports: tuple[int, int], hosts:
     async def worker() -> None:
         reader = writer = None
         conn_host = ""
-        if mode in ("http-keepalive", "https-keepalive"):
+        if mode in keepalive:
             host = hosts[next(counter) % len(hosts)]
             try:
                 if mode == "http-keepalive":
@@ -154,7 +162,7 @@ async def load(mode: str, proxy_port: int, origin_ports: tuple[int, int], hosts:
                 else:
                     reader, writer = await _connect(proxy_port, source, https_port, host, tls)
                     conn_host = host
-                    writer.write(f"GET /p HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
                 await _read_response(reader)
             except Exception as e:  # noqa: BLE001 - counted, the run goes on
                 result.errors += 1
@@ -169,11 +177,11 @@ async def load(mode: str, proxy_port: int, origin_ports: tuple[int, int], hosts:
                     if writer is None:
                         reader, writer = await asyncio.open_connection("127.0.0.1", proxy_port, local_addr=(source, 0))
                     writer.write(f"GET http://127.0.0.1:{http_port}/p HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-                elif mode == "https-keepalive":
+                elif mode in keepalive:
                     if writer is None:
                         reader, writer = await _connect(proxy_port, source, https_port, host, tls)
                         conn_host = host  # the SNI: requests on this connection name the same host
-                    writer.write(f"GET /p HTTP/1.1\r\nHost: {conn_host}\r\n\r\n".encode())
+                    writer.write(f"GET {path} HTTP/1.1\r\nHost: {conn_host}\r\n\r\n".encode())
                 else:
                     reader, writer = await _connect(proxy_port, source, https_port, host, tls)
                     writer.write(f"GET /p HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())

@@ -13,8 +13,9 @@ from typing import Final, Literal, Protocol, get_args
 log = logging.getLogger(__name__)
 
 # Where a fail-closed event happened: deciding a request, a CONNECT or a raw tunnel, a ClientHello, the
-# SafeSearch rewrite, or counting a finished flow (the decision was made; only its count is lost).
-FailStage = Literal["request", "connect", "tls", "safesearch", "response"]
+# SafeSearch rewrite, counting a finished flow (the decision was made; only its count is lost), or relaying a
+# passthrough taken out of mitmproxy (proxy/addons/passthrough_splice.py: that connection is closed).
+FailStage = Literal["request", "connect", "tls", "safesearch", "response", "relay"]
 FAIL_STAGES: Final[tuple[FailStage, ...]] = get_args(FailStage)
 
 

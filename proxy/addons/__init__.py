@@ -6,6 +6,7 @@ from classgate.proxy.addons.ca_page import CaPage
 from classgate.proxy.addons.chain import Classgate
 from classgate.proxy.addons.device_limit import DEFAULT_DEVICE_CONNECTIONS, DeviceConnectionLimit
 from classgate.proxy.addons.gateway_dns import GatewayDns
+from classgate.proxy.addons.passthrough_splice import PassthroughSplice
 from classgate.proxy.addons.policy_source import PolicySource
 from classgate.proxy.addons.privacy_log import PrivacyLog
 from classgate.proxy.addons.request_filter import RequestFilter
@@ -34,11 +35,14 @@ def components(context: FilterContext, counter: UsageMetrics | None = None,
                dns: GatewayDns | None = None,
                device_connections: int = DEFAULT_DEVICE_CONNECTIONS) -> list[object]:
     """Our components, in order: each hook runs on them in list order."""
+    limit = DeviceConnectionLimit(device_connections, context.events)
+    guard = UpstreamGuard(context, context.local, context.names)
+    splice = PassthroughSplice(guard, limit, context.failsafe)
     addons: list[object] = [
         # Before anything logs: client addresses stay out of INFO-level logs.
         PrivacyLog(),
         # First to see a connection: one device's connections past its limit are closed before anything else.
-        DeviceConnectionLimit(device_connections, context.events),
+        limit,
         # First to decide: loads the policy from the options before anything decides, watches its files.
         PolicySource(context.holder),
     ]
@@ -52,8 +56,9 @@ def components(context: FilterContext, counter: UsageMetrics | None = None,
         # Before the filter: the CA page must stay reachable for devices still without the CA,
         # even under a block-by-default policy.
         CaPage(),
-        # CONNECT and ClientHello: pass through, refuse or intercept, before any TLS is spoken.
-        TlsGate(context),
+        # CONNECT and ClientHello: pass through, refuse or intercept, before any TLS is spoken; a passthrough
+        # is relayed outside mitmproxy where it can be (the splice, below).
+        TlsGate(context, splice.take),
         # A tunnel that carries neither TLS nor HTTP: its target is decided when the stream starts.
         TcpGate(context),
         # Every HTTP request, on its full URL; answers blocked ones with the block page.
@@ -62,7 +67,9 @@ def components(context: FilterContext, counter: UsageMetrics | None = None,
         SafeSearchRewrite(context),
         # After the gates (which may refuse a connection first): every upstream connection is resolved by
         # the gateway, refused if it reaches the gateway itself, and pinned to the address checked.
-        UpstreamGuard(context, context.local, context.names),
+        guard,
+        # Relays the passthroughs taken out of mitmproxy (through the guard's checks); closes them at shutdown.
+        splice,
         # When a connection is gone: closes the socket mitmproxy may have left open (Python 3.12+).
         SocketCloser(),
     ]
@@ -73,7 +80,7 @@ def components(context: FilterContext, counter: UsageMetrics | None = None,
 
 
 __all__ = [
-    "CaPage", "Classgate", "DeviceConnectionLimit", "GatewayDns", "PolicySource", "PrivacyLog", "RequestFilter", "RequestSyntaxGate", "SafeSearchRewrite",
+    "CaPage", "Classgate", "DeviceConnectionLimit", "GatewayDns", "PassthroughSplice", "PolicySource", "PrivacyLog", "RequestFilter", "RequestSyntaxGate", "SafeSearchRewrite",
     "SocketCloser", "TcpGate",
     "TlsGate", "UpstreamGuard", "UsageMetrics",
     "components", "default_addons",

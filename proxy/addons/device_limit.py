@@ -65,6 +65,15 @@ class DeviceConnectionLimit:
             self._say_refused()
 
     def client_disconnected(self, client: connection.Client) -> None:
+        self.release(client)
+
+    def hold(self, client: connection.Client) -> None:
+        """One more connection open for the client's device until `release`: a connection mitmproxy handed
+        over (a passthrough relayed outside it, proxy/addons/passthrough_splice.py) still counts."""
+        device = _device(client)
+        self._open[device] = self._open.get(device, 0) + 1
+
+    def release(self, client: connection.Client) -> None:
         device = _device(client)
         held = self._open.get(device, 0) - 1
         if held > 0:

@@ -20,8 +20,9 @@ In regular (explicit proxy) mode a CONNECT to a blocked name from a non-inspecte
 403 before any TLS; transparent mode has no CONNECT and relies on the ClientHello.
 
 Where the decision is taken: at the connection's layer decision (`next_layer`), from the ClientHello bytes
-mitmproxy has buffered, once they are all there. A passthrough then becomes a plain relay (a TCP layer) with
-no TLS layers under it, as cheap as mitmproxy's own --ignore-hosts; any other outcome is remembered for the
+mitmproxy has buffered, once they are all there. A passthrough is then taken out of mitmproxy and relayed by
+the gateway itself (`splice`: proxy/addons/passthrough_splice.py), or, where it cannot be, relayed by a plain
+TCP layer with no TLS layers under it, as cheap as mitmproxy's own --ignore-hosts; any other outcome is remembered for the
 TLS layer mitmproxy builds next, whose `tls_clienthello` applies it without deciding again. Where the early
 decision cannot be taken (the hook order of another master, a ClientHello mitmproxy cannot parse, one larger
 than `EARLY_HELLO_MAX_BYTES`), `tls_clienthello` decides as before: the early path only saves work.
@@ -30,7 +31,7 @@ than `EARLY_HELLO_MAX_BYTES`), `tls_clienthello` decides as before: the early pa
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -81,9 +82,15 @@ def _refusing_connection() -> SSL.Connection:
     return conn
 
 
+# Takes a connection decided to be passed through out of mitmproxy (sets its layer): True, or False when it
+# cannot (PassthroughSplice.take).
+Splice = Callable[[layer.NextLayer], bool]
+
+
 class TlsGate:
-    def __init__(self, context: FilterContext) -> None:
+    def __init__(self, context: FilterContext, splice: Splice | None = None) -> None:
         self.context = context
+        self.splice = splice
         self._refused: set[str] = set()  # client connection ids to refuse at tls_start_client
         # client connection id -> (SNI, no early server connection) of a decision taken at the layer decision,
         # which the TLS layer's tls_clienthello applies to its own ClientHelloData
@@ -143,7 +150,8 @@ class TlsGate:
             # What mitmproxy's client TLS layer records of a ClientHello it passes through, then a relay.
             client.sni = data.client_hello.sni
             client.alpn_offers = data.client_hello.alpn_protocols
-            nextlayer.layer = TCPLayer(nextlayer.context, ignore=True)
+            if self.splice is None or not self.splice(nextlayer):
+                nextlayer.layer = TCPLayer(nextlayer.context, ignore=True)
             return EarlyOutcome.RELAYED
         self._early[client.id] = (data.client_hello.sni, not data.establish_server_tls_first)
         return EarlyOutcome.LATER

@@ -63,6 +63,11 @@ class UpstreamGuard:
     def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
         self._restore(data.server)
 
+    def forget(self, server: connection.Server) -> None:
+        """A connection it pinned that mitmproxy will not open (a passthrough relayed by the gateway itself,
+        proxy/addons/passthrough_splice.py): nothing to restore, nothing to keep."""
+        self._named.pop(server.id, None)
+
     def _restore(self, server: connection.Server) -> None:
         named = self._named.pop(server.id, None)
         if named is None:

@@ -91,7 +91,7 @@ def test_components_order_is_the_documented_one(tmp_path):
     counter = UsageMetrics(gateway_metrics(process_metrics=False))
     names = [type(c).__name__ for c in components(FilterContext(PolicyHolder(), FailSafe()), counter)]
     assert names == ["PrivacyLog", "DeviceConnectionLimit", "PolicySource", "RequestSyntaxGate", "CaPage", "TlsGate", "TcpGate", "RequestFilter",
-                     "SafeSearchRewrite", "UpstreamGuard", "SocketCloser", "UsageMetrics"]
+                     "SafeSearchRewrite", "UpstreamGuard", "PassthroughSplice", "SocketCloser", "UsageMetrics"]
     assert CaPage in {type(c) for c in components(FilterContext(PolicyHolder(), FailSafe()))}
 
 

@@ -122,9 +122,9 @@ def test_https_to_a_name_reaches_it_under_its_name(names: Names, client: str, in
     assert ("test origin" not in str(issuer)) is inspected, issuer  # the school CA signs what is intercepted
     assert names.origin.connections == [("https", "localhost")], names.origin.seen()
     assert [r.request_line.split()[1] for r in names.origin.requests] == ["/a", "/b"]
-    # A passthrough is decided before any TLS layer and relayed as plain TCP (proxy/addons/early_layer.py).
+    # A passthrough is decided before any TLS layer and handed out of mitmproxy (proxy/addons/passthrough_splice.py).
     assert _layers_of(names.proxy, client, client_port) == (
-        ["HttpLayer", "ServerTLSLayer", "HttpLayer"] if inspected else ["HttpLayer", "TCPLayer"])
+        ["HttpLayer", "ServerTLSLayer", "HttpLayer"] if inspected else ["HttpLayer", "HandOff"])
     _assert_quiet_log(names.proxy)
 
 
@@ -171,7 +171,7 @@ def test_a_clienthello_in_two_pieces_is_waited_for_then_relayed(names: Names, fi
                 break
     assert answer.startswith(b"HTTP/1.1 200") and b"/split" in answer, answer[:300]
     assert names.origin.connections == [("https", "localhost")], names.origin.seen()
-    assert _layers_of(names.proxy, GUEST, client_port) == ["HttpLayer", "TCPLayer"]
+    assert _layers_of(names.proxy, GUEST, client_port) == ["HttpLayer", "HandOff"]
     _assert_quiet_log(names.proxy)
 
 
