@@ -18,6 +18,12 @@ much as the gateway. Here the load is native and cheap per request, and the work
 The two gateways alternate in `rounds` slices per mode, so machine noise falls on both. Prints req/s, the
 proxy's CPU per request (supervisor and workers, /proc), the load's and the origin's CPU share, and the
 2 workers / 1 worker ratios. Needs ../shared/data/ut1, wrk, curl and nginx (Debian packages).
+
+`--worker-cpu Q` puts each worker in a cgroup of its own with a CPU quota of Q cores (cgroup v1 `cpu` or
+v2 `cpu.max`; root): with 2Q plus the load's share under the machine's cores, a worker gets the same CPU
+with 1 or 2 workers, as on a gateway with a core per worker and the load elsewhere. The ratio then measures
+what the workers share (the kernel's SO_REUSEPORT spread, the memory-mapped index, the state dir), not the
+load's share of 2 cores.
 """
 
 from __future__ import annotations
@@ -105,6 +111,52 @@ http {{
     raise SystemExit(f"nginx did not start: {(work / 'nginx-error.log').read_text(errors='replace')}")
 
 
+class WorkerQuotas:
+    """A CPU quota per worker process: one cgroup each, removed (processes moved back) by `release`."""
+
+    V1, V2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+
+    def __init__(self, cores: float) -> None:
+        self.cores = cores
+        self.made: list[tuple[Path, Path]] = []  # (group, the root it came from)
+        controllers = self.V2 / "cgroup.controllers"
+        if (self.V1 / "cpu.cfs_quota_us").exists():
+            self.root = self.V1
+        elif controllers.exists() and "cpu" in controllers.read_text().split():
+            self.root = self.V2
+        else:
+            raise SystemExit("--worker-cpu needs the cgroup cpu controller (v1 /sys/fs/cgroup/cpu or v2 cpu.max)")
+
+    def limit(self, name: str, pid: int) -> None:
+        group = self.root / f"classgate-bench-{name}"
+        group.mkdir(exist_ok=True)
+        period = 100_000
+        quota = int(self.cores * period)
+        if self.root == self.V1:
+            (group / "cpu.cfs_period_us").write_text(str(period))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        else:
+            (group / "cpu.max").write_text(f"{quota} {period}")
+        (group / "cgroup.procs").write_text(str(pid))
+        self.made.append((group, self.root))
+
+    def release(self) -> None:
+        for group, root in self.made:
+            for pid in (group / "cgroup.procs").read_text().split():
+                try:
+                    (root / "cgroup.procs").write_text(pid)
+                except OSError:
+                    pass  # it ended meanwhile
+            group.rmdir()
+        self.made.clear()
+
+
+def _workers(supervisor: int) -> list[int]:
+    """The supervisor's worker processes: its direct children (a worker's own children inherit its cgroup)."""
+    return [int(pid) for task in Path(f"/proc/{supervisor}/task").iterdir()
+            for pid in (task / "children").read_text().split()]
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -190,6 +242,8 @@ def main() -> None:
     ap.add_argument("--concurrency", default="50,100", help="comma-separated: connections (wrk), transfers (curl)")
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--work", type=Path, default=Path("/tmp/classgate-bench-workers"))
+    ap.add_argument("--worker-cpu", type=float, default=0.0,
+                    help="CPU quota per worker process, in cores (cgroups; 0: none): see the module docstring")
     args = ap.parse_args()
     args.newconn_rate = {}
     missing = [tool for tool in ("wrk", "curl", "nginx") if shutil.which(tool) is None]
@@ -206,7 +260,9 @@ def main() -> None:
     script = wrk_script(work, hosts, origin[1])
     policy = work / "policy.yaml"
     policy.write_text(ut1_policy(work), encoding="utf-8")
-    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}"
+          + (f"; each worker limited to {args.worker_cpu} cores" if args.worker_cpu else ""))
+    quotas = WorkerQuotas(args.worker_cpu) if args.worker_cpu else None
     gateways: dict[str, tuple[subprocess.Popen, int]] = {}
     results: dict[tuple[str, str, int], Slice] = {}
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -215,6 +271,10 @@ def main() -> None:
         for kind in KINDS:
             proc, port, _ = start_proxy(kind, work, ports, policy)
             gateways[kind] = (proc, port)
+            if quotas is not None:
+                # `--workers 1` serves in the process itself; with more, the supervisor's children serve.
+                for n, worker in enumerate(_workers(proc.pid) if kind == "classgate-w2" else [proc.pid]):
+                    quotas.limit(f"{kind}-{n}", worker)
             run_wrk(port, script, 10, 1)  # warm-up: policy caches, connections
         modes = [m for m in args.modes.split(",") if m in MODES]
         for mode in modes:
@@ -227,6 +287,8 @@ def main() -> None:
     finally:
         for proc, _ in gateways.values():
             stop(proc)
+        if quotas is not None:
+            quotas.release()
         origin[0].terminate()
         origin[0].wait(10)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}\n")
