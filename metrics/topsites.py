@@ -216,23 +216,28 @@ def merge_exports(exports: list[dict], n: int) -> dict[str, object]:
         return _document({}, n, time.time(), 0, 0)
     capacity, min_clients = int(exports[0]["capacity"]), int(exports[0]["min_clients"])
     merged: dict[str, SpaceSaving] = {}
-    for doc in exports:
-        for name, part in doc["categories"].items():
-            sketch = merged.setdefault(name, SpaceSaving(capacity, min_clients))
-            sketch.total += int(part["total"])
-            rows = part["counters"]
-            unseen_bound = min((int(r[1]) for r in rows), default=0) if len(rows) >= capacity else 0
-            seen = set()
-            for key, count, error, clients in rows:
-                seen.add(key)
-                counter = sketch._counters.setdefault(key, _Counter(0, 0))
-                counter.count += int(count)
-                counter.error += int(error)
-                counter.clients.update(int(c) for c in clients)
-            for key, counter in sketch._counters.items():
-                if key not in seen:  # it may have had up to that many there: an upper bound stays one
+    for name in {name for doc in exports for name in doc["categories"]}:
+        sketch = merged[name] = SpaceSaving(capacity, min_clients)
+        parts = [doc["categories"].get(name, {"total": 0, "counters": []}) for doc in exports]
+        # A domain a full summary lacks may still have had up to its smallest count there: that is added
+        # to its count and its error, whichever order the workers are merged in.
+        unseen_bounds = [
+            min((int(r[1]) for r in p["counters"]), default=0) if len(p["counters"]) >= capacity else 0
+            for p in parts
+        ]
+        rows = [{str(r[0]): r for r in p["counters"]} for p in parts]
+        sketch.total = sum(int(p["total"]) for p in parts)
+        for key in {key for part_rows in rows for key in part_rows}:
+            counter = sketch._counters[key] = _Counter(0, 0)
+            for part_rows, unseen_bound in zip(rows, unseen_bounds):
+                row = part_rows.get(key)
+                if row is None:
                     counter.count += unseen_bound
                     counter.error += unseen_bound
+                else:
+                    counter.count += int(row[1])
+                    counter.error += int(row[2])
+                    counter.clients.update(int(c) for c in row[3])
     for sketch in merged.values():  # one summary's size again: the `capacity` largest counters
         if len(sketch._counters) > capacity:
             kept = sorted(sketch._counters.items(), key=lambda kv: (-kv[1].count, kv[0]))[:capacity]

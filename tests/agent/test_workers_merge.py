@@ -153,14 +153,17 @@ def test_a_site_is_shown_once_enough_devices_asked_whichever_worker_they_reached
     assert not top or top[0]["requests"] == len(per_worker)
 
 
-def test_a_domain_missing_from_a_full_summary_gets_that_summarys_smallest_count_as_error():
+@pytest.mark.parametrize("full_first", [False, True])
+def test_a_domain_missing_from_a_full_summary_gets_that_summarys_smallest_count_as_error(full_first):
+    """Whichever order the supervisor reads its workers in (the merge once depended on it)."""
     small, full = _tracker(bytes(16), capacity=2), _tracker(bytes(16), capacity=2)
     for host, n in (("a.vn", 5), ("b.vn", 3)):
         for i in range(n):
             full.observe("news", host, f"10.0.0.{i}")
     for i in range(4):
         small.observe("news", "c.vn", f"10.0.0.{i}")
-    rows = {r["domain"]: r for r in merge_exports([small.export(), full.export()], 20)["categories"]["news"]["top"]}
+    exports = [full.export(), small.export()] if full_first else [small.export(), full.export()]
+    rows = {r["domain"]: r for r in merge_exports(exports, 20)["categories"]["news"]["top"]}
     assert rows["c.vn"]["requests"] == 4 + 3 and rows["c.vn"]["requests_at_least"] == 4
     assert rows["a.vn"]["requests_at_least"] == 5  # the small summary was not full: no extra error
 
