@@ -47,6 +47,7 @@ from classgate.policies.groups import GroupResolver, group_path
 from classgate.policies.index.build import content_digest, load_index, plan_lists
 from classgate.policies.index.table import DomainIndex
 from classgate.policies.model import DEFAULT_GROUP, Document, Rule
+from classgate.policies.proxied_origins import proxied_origins
 from classgate.policies.schedules import END_OF_DAY, active_schedules
 
 log = logging.getLogger("classgate.policy")
@@ -365,6 +366,12 @@ class Policy:
 
     def _host_facts_uncached(self, host: str) -> HostFacts:
         hits, url_hosts = self._index.lookup_host(host)
+        # A web proxy's host that names the site it serves (policies/proxied_origins.py) is that site as well:
+        # its rules see the categories of both. The proxy keeps the site's path, so its `urls` entries apply too.
+        for origin in proxied_origins(host):
+            origin_hits, origin_url_hosts = self._index.lookup_host(origin)
+            hits += origin_hits
+            url_hosts += origin_url_hosts
         # Tuples, not lists: the cyclic GC untracks tuples of strings, so cached facts cost it nothing.
         return (self._merge(_NO_DEST, hits) if hits else _NO_DEST), tuple(url_hosts)
 

@@ -92,6 +92,15 @@ def doc(tmp_path: Path) -> Document:
         ("http://edu.vn@casino.example/", STUDENT, MONDAY_9, "block", "no-gambling", "locked", ("gambling",)),
         ("http://xcasino.example/", STUDENT, MONDAY_9, "allow", None, "default", ()),
         ("http://unlisted.example/", None, None, "allow", None, "default", ()),
+        # Google Translate's website proxy serving a listed site (policies/proxied_origins.py): that site.
+        ("https://www-casino-example.translate.goog/?_x_tr_sl=auto&_x_tr_tl=vi", GUEST, None, "block",
+         "no-gambling", "locked", ("gambling",)),
+        ("https://portal-example.translate.goog/play/1", STUDENT, MONDAY_9, "block", "games-in-lessons",
+         "department", ("games",)),  # the proxy keeps the path: the site's `urls` entries hold
+        ("https://portal-example.translate.goog/", STUDENT, MONDAY_9, "allow", None, "default", ()),
+        ("https://wiki-social-example.translate.goog/", STUDENT, MONDAY_9, "allow", "school-allow-wiki", "school",
+         ("social",)),
+        ("https://unlisted-example.translate.goog/", STUDENT, MONDAY_9, "allow", None, "default", ()),
     ],
 )
 def test_decide(doc: Document, url: str, client: str | None, at: dt.datetime | None, action: str,
@@ -143,6 +152,10 @@ def test_internal_failure_blocks(doc: Document) -> None:
         ("portal.example", STUDENT, "allow", None, True),  # games urls under this host: the path decides
         ("unlisted.example", STUDENT, "allow", None, True),  # the regex rule looks at every path
         ("bad host", STUDENT, "block", None, False),
+        # The SNI or DNS name of Google Translate's proxy for a site: decided as that site, undecrypted.
+        ("bet-example.translate.goog", GUEST, "block", "no-gambling", False),
+        ("www--casino--example-translate-goog.translate.goog", GUEST, "block", "no-gambling", False),
+        ("translate.goog", GUEST, "allow", None, True),
     ],
 )
 def test_decide_host(doc: Document, host: str, client: str, action: str, rule: str | None, needs_path: bool) -> None:

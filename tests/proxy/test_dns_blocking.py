@@ -82,6 +82,10 @@ CASES = [
     ("mail.google.com", PHONE, MONDAY_9, "forward", None, None, "uncategorized"),  # not a search host
     ("classgate.ca", GUEST, MONDAY_9, "gateway", None, None, "uncategorized"),
     ("", STUDENT, MONDAY_9, "forward", None, None, "uncategorized"),  # the root
+    # Google Translate's proxy for a site is that site (policies/proxied_origins.py), for every device.
+    ("www-casino-test.translate.goog", GUEST, MONDAY_13, "block", None, None, "gambling"),
+    ("social-test.translate.goog", STUDENT, MONDAY_9, "block", None, None, "social"),
+    ("allowed-test.translate.goog", STUDENT, MONDAY_9, "forward", None, None, "uncategorized"),
 ]
 
 

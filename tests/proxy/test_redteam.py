@@ -32,7 +32,7 @@ from tests.proxy.redteam_origins import RecordingOrigin, start_origins
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 TEACHER, STUDENT, GUEST = "127.0.0.2", "127.0.0.3", "127.0.0.4"  # GUEST: no school CA, never inspected
-ALLOWED, BLOCKED, BANK, VPN, ADULT, SEARCH = (f"127.0.0.{n}" for n in range(65, 71))
+ALLOWED, BLOCKED, BANK, VPN, ADULT, SEARCH, TRANSLATE = (f"127.0.0.{n}" for n in range(65, 72))
 NAMES = {
     "allowed.example": ALLOWED, "www.allowed.example": ALLOWED,
     "blocked.example": BLOCKED,
@@ -40,6 +40,9 @@ NAMES = {
     "adult.example": ADULT,
     "www.google.com.vn": SEARCH, "html.duckduckgo.com": SEARCH, "www.youtube-nocookie.com": SEARCH,
     "www.googleapis.com": SEARCH,
+    # Google Translate's website proxy: each site under a host of its own (policies/proxied_origins.py).
+    "blocked-example.translate.goog": TRANSLATE, "www-blocked-example.translate.goog": TRANSLATE,
+    "allowed-example.translate.goog": TRANSLATE,
 }
 POLICY = f"""\
 classgate: 1
@@ -80,7 +83,7 @@ class Lab:
 def lab(tmp_path_factory):
     d = tmp_path_factory.mktemp("redteam")
     ca, cert, key = make_origin_pki(d / "pki", sorted(NAMES), ips=tuple(sorted(set(NAMES.values()) | {VPN})))
-    origins = start_origins([ALLOWED, BLOCKED, BANK, VPN, ADULT, SEARCH], cert, key)
+    origins = start_origins([ALLOWED, BLOCKED, BANK, VPN, ADULT, SEARCH, TRANSLATE], cert, key)
     hosts = {name: [ip, origins[ip].http_port, origins[ip].https_port] for name, ip in NAMES.items()}
     hosts.update({ip: [ip, o.http_port, o.https_port] for ip, o in origins.items()})
     policy = d / "policy.yaml"
@@ -271,6 +274,17 @@ CASES = [
            expect=lambda result, lab: isinstance(result, bytes) and result.startswith((b"HTTP/1.1 400",
                                                                                         b"HTTP/1.1 403")))
       for host in ("adult.example?", "adult.example#x", "adult.example\\x", "adult.example x")],
+    # 10. A blocked site through a web proxy that names it: Google Translate's proxy must not be asked for it.
+    *[Case(f"10-web-proxy: {url} ({who})", lambda lab, c=c, url=url: curl(lab, c, url),
+           never=(BLOCKED, TRANSLATE), expect=_status_in(403))
+      for who, c in (("student", STUDENT), ("teacher", TEACHER))
+      for url in ("http://blocked-example.translate.goog/", "https://www-blocked-example.translate.goog/?_x_tr_sl=auto")],
+    Case("10-web-proxy: a blocked site's Translate host, not decrypted (guest)",
+         lambda lab: tls_through(lab, GUEST, "blocked-example.translate.goog:443", "blocked-example.translate.goog"),
+         never=(BLOCKED, TRANSLATE)),
+    Case("10-web-proxy: an allowed site through Translate still works",
+         lambda lab: curl(lab, STUDENT, "https://allowed-example.translate.goog/"),
+         expect=lambda result, lab: result[0] == 200 and lab.origins[TRANSLATE].reached()),
     # 9. Quiet, closed failures.
     Case("9-failures: invalid UTF-8 in the Host header",
          lambda lab: raw(lab, STUDENT, b"GET /sk HTTP/1.1\r\nHost: adult.example\xff\xfe\r\nConnection: close\r\n\r\n"),
