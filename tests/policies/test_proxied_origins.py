@@ -1,4 +1,4 @@
-"""The sites a web proxy's host names (policies/proxied_origins.py), read as Google documents its encoding."""
+"""The sites a web proxy's or cache's host names (policies/proxied_origins.py), read as each documents it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,16 @@ from classgate.policies.proxied_origins import proxied_origins
         ("1-800-flowers-com.translate.goog", ("1.800.flowers.com", "800.flowers.com")),
         # Translate of a Translate page: both layers.
         ("www--bet88--com-translate-goog.translate.goog", ("www-bet88-com.translate.goog", "www.bet88.com")),
-        ("WWW-BET88-COM.translate.goog", ()),  # not canonical: the engine passes canonical hosts only
+        ("www-BET88-com.translate.goog", ("www.bet88.com",)),  # the site comes out canonical
+        # The AMP caches: the same encoding on the Unicode name, then Punycode; "0-...-0" around an xn--lookalike.
+        ("www-bet88-com.cdn.ampproject.org", ("www.bet88.com",)),
+        ("amp-dev.cdn.ampproject.org", ("amp.dev",)),
+        ("xn--bcher-de-65a.cdn.ampproject.org", ("xn--bcher-kva.de",)),  # bücher.de
+        ("xn--b-de-0ra.bing-amp.com", ("xn--b-eha.de",)),  # bü.de: a hyphen next to a non-ASCII letter
+        ("0-ab--cd-com-0.bing-amp.com", ("ab-cd.com",)),  # ab-cd.com: "ab--cd-com" looks like an ACE label
+        ("v2mmzqbpqcy2luatmcnkjfjgexikkjppvvhcjmhr5ozfxqt54aha.cdn.ampproject.org", ()),  # a hashed label
+        ("xn--zz.cdn.ampproject.org", ()),  # no valid Punycode
+        ("cdn.ampproject.org", ()),
         # No site in it: the proxy's own hosts, one label, or no valid host name.
         ("translate.goog", ()),
         ("www.translate.goog", ()),

@@ -40,9 +40,9 @@ NAMES = {
     "adult.example": ADULT,
     "www.google.com.vn": SEARCH, "html.duckduckgo.com": SEARCH, "www.youtube-nocookie.com": SEARCH,
     "www.googleapis.com": SEARCH,
-    # Google Translate's website proxy: each site under a host of its own (policies/proxied_origins.py).
+    # Google Translate and the AMP cache: each site under a host of their own (policies/proxied_origins.py).
     "blocked-example.translate.goog": TRANSLATE, "www-blocked-example.translate.goog": TRANSLATE,
-    "allowed-example.translate.goog": TRANSLATE,
+    "allowed-example.translate.goog": TRANSLATE, "blocked-example.cdn.ampproject.org": TRANSLATE,
 }
 POLICY = f"""\
 classgate: 1
@@ -274,11 +274,12 @@ CASES = [
            expect=lambda result, lab: isinstance(result, bytes) and result.startswith((b"HTTP/1.1 400",
                                                                                         b"HTTP/1.1 403")))
       for host in ("adult.example?", "adult.example#x", "adult.example\\x", "adult.example x")],
-    # 10. A blocked site through a web proxy that names it: Google Translate's proxy must not be asked for it.
+    # 10. A blocked site through a web proxy or cache that names it (Google Translate, the AMP cache): never asked.
     *[Case(f"10-web-proxy: {url} ({who})", lambda lab, c=c, url=url: curl(lab, c, url),
            never=(BLOCKED, TRANSLATE), expect=_status_in(403))
       for who, c in (("student", STUDENT), ("teacher", TEACHER))
-      for url in ("http://blocked-example.translate.goog/", "https://www-blocked-example.translate.goog/?_x_tr_sl=auto")],
+      for url in ("http://blocked-example.translate.goog/", "https://www-blocked-example.translate.goog/?_x_tr_sl=auto",
+                  "https://blocked-example.cdn.ampproject.org/c/s/blocked.example/")],
     Case("10-web-proxy: a blocked site's Translate host, not decrypted (guest)",
          lambda lab: tls_through(lab, GUEST, "blocked-example.translate.goog:443", "blocked-example.translate.goog"),
          never=(BLOCKED, TRANSLATE)),
