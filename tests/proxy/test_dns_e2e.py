@@ -93,6 +93,8 @@ ZONES = {
                                             "forcesafesearch IN AAAA 2001:4860:4802:32::78\nwww IN A 142.250.1.1"),
     "bing.com": engine_zone("bing.com", "strict IN A 204.79.197.220\nwww IN A 13.107.21.200"),
     "duckduckgo.com": engine_zone("duckduckgo.com", "safe IN A 52.142.124.215\n@ IN A 52.149.246.39"),
+    # Google Translate's website proxy: each site under a host of its own (policies/proxied_origins.py).
+    "translate.goog": engine_zone("translate.goog", "www-blocked-test IN A 192.0.2.30\nallowed-test IN A 192.0.2.31"),
     "youtube.com": engine_zone("youtube.com", "restrict IN A 216.239.38.120\nrestrictmoderate IN A 216.239.38.119\n"
                                               "www IN A 142.250.2.2"),
 }
@@ -159,6 +161,10 @@ def gateway(tmp_path_factory, origin, origin_pki):
                                                    ("cdn.chain.test", "CNAME", "edge.chain.test."),
                                                    ("edge.chain.test", "A", "192.0.2.20")]),
         ("nowhere.test", "A", GUEST, "NXDOMAIN", []),
+        # a site through Google Translate's proxy is that site: blocked by name, for a device never inspected
+        ("www-blocked-test.translate.goog", "A", GUEST, "NOERROR", [("www-blocked-test.translate.goog", "A",
+                                                                     "127.0.0.1")]),
+        ("allowed-test.translate.goog", "A", GUEST, "NOERROR", [("allowed-test.translate.goog", "A", "192.0.2.31")]),
         # the resolver's own rules
         ("use-application-dns.net", "A", TEACHER, "NXDOMAIN", []),
         ("mask.icloud.com", "A", GUEST, "NXDOMAIN", []),
