@@ -168,12 +168,14 @@ class RepoServer:
 
     def _send(self, h: BaseHTTPRequestHandler, path: str, status: int, body: bytes,
               ctype: str = "application/octet-stream") -> None:
+        # Recorded before the answer goes out: once the client has it, its next request (another handler
+        # thread) could otherwise be recorded first, and the log's order is what tests compare.
+        self._record(path, status, len(body))
         h.send_response(status)
         h.send_header("Content-Type", ctype)
         h.send_header("Content-Length", str(len(body)))
         h.end_headers()
         h.wfile.write(body)
-        self._record(path, status, len(body))
 
     def _truncated(self, h: BaseHTTPRequestHandler, path: str, body: bytes) -> None:
         h.send_response(200)
