@@ -29,7 +29,7 @@ def domain_to_ascii(domain: str) -> str:
     except _idna.IDNAError as exc:
         raise UrlError(str(exc)) from None
     labels = mapped.translate(_DOTS).split(".")
-    unicode_labels = [_to_unicode_label(label) for label in labels]
+    unicode_labels = [label_to_unicode(label) for label in labels]
     bidi_domain = any(_has_rtl(label) for label in unicode_labels)
     out = []
     for label, original in zip(unicode_labels, labels):
@@ -38,7 +38,8 @@ def domain_to_ascii(domain: str) -> str:
     return ".".join(out)
 
 
-def _to_unicode_label(label: str) -> str:
+def label_to_unicode(label: str) -> str:
+    """A label's Unicode form (an A-label decoded, any other as it is); raises UrlError for an invalid A-label."""
     if not label.startswith("xn--"):
         return label
     body = label[4:]

@@ -31,6 +31,7 @@ from typing import Final
 
 from classgate.policies.canonical import canonical_host
 from classgate.policies.errors import UrlError
+from classgate.policies.idna_uts46 import label_to_unicode
 
 # A proxied site may itself be a proxy's host (Translate of a Translate page): decoded again, up to this many
 # layers. Each layer doubles the hyphens and adds 15 characters: a fourth needs a label longer than the 63
@@ -53,11 +54,10 @@ def _translate_readings(label: str) -> list[str]:
 
 
 def _amp_readings(label: str) -> list[str]:
-    if label.startswith("xn--"):
-        try:
-            label = label[4:].encode("ascii").decode("punycode")
-        except (UnicodeError, ValueError):
-            return []
+    try:
+        label = label_to_unicode(label)
+    except UrlError:
+        return []
     if label.startswith("0-") and label.endswith("-0"):
         label = label[2:-2]
     return [_undash(label)]
